@@ -1,0 +1,1 @@
+export { WebSocket, WebSocketServer, createWebSocketStream } from './node/index.js';
