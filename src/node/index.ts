@@ -1,3 +1,3 @@
-// TEMPORARY STUB: re-exports the `ws` package so that the layers above can be developed
-// while src/node is written. Replaced by our own implementation before anything lands.
-export { WebSocket, WebSocketServer, createWebSocketStream } from 'ws';
+export { createWebSocketStream } from './stream.js';
+export { WebSocketServer, type ServerOptions, type VerifyClient, type VerifyClientInfo } from './websocket-server.js';
+export { WebSocket, type BinaryType, type ClientOptions, type SendData, type SendOptions } from './websocket.js';

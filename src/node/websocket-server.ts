@@ -1,0 +1,292 @@
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import {
+  acceptHeaders,
+  checkUpgradeRequest,
+  rejectionResponse,
+  serializeResponse,
+} from '../protocol/index.js';
+import { type ConnectionSettings, DEFAULT_MAX_PAYLOAD, WebSocket } from './websocket.js';
+
+/** What `verifyClient` receives (as in `ws`). */
+export interface VerifyClientInfo {
+  origin: string | undefined;
+  secure: boolean;
+  req: http.IncomingMessage;
+}
+
+export type VerifyClientCallback = (
+  verified: boolean,
+  code?: number,
+  message?: string,
+  headers?: http.OutgoingHttpHeaders,
+) => void;
+
+export type VerifyClient =
+  | ((info: VerifyClientInfo) => boolean)
+  | ((info: VerifyClientInfo, callback: VerifyClientCallback) => void);
+
+/** Server options, with the names and defaults of the `ws` package. */
+export interface ServerOptions extends ConnectionSettings {
+  host?: string;
+  port?: number;
+  backlog?: number;
+  server?: http.Server | import('node:https').Server;
+  noServer?: boolean;
+  /** Accept only upgrade requests for this path. */
+  path?: string;
+  verifyClient?: VerifyClient;
+  /** Picks the subprotocol from those the client offered; return false for none. */
+  handleProtocols?: (protocols: Set<string>, request: http.IncomingMessage) => string | false;
+  /** Track connections in `clients` (default true). */
+  clientTracking?: boolean;
+  /** Accepted for compatibility; permessage-deflate is not negotiated yet. */
+  perMessageDeflate?: boolean | object;
+  /** The class instantiated for each connection (a subclass of WebSocket). */
+  WebSocket?: typeof WebSocket;
+}
+
+const RUNNING = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+
+const kHandled = Symbol('fullduplex.upgraded');
+
+/**
+ * A WebSocket server with the API of the `ws` package: it listens on its own port, shares
+ * an existing http/https server, or (`noServer`) is fed upgrade requests by `handleUpgrade()`.
+ * Each request is checked against RFC 6455 section 4.2.1 before the 101 response.
+ */
+export class WebSocketServer extends EventEmitter {
+  readonly options: ServerOptions & { maxPayload: number };
+  /** Open connections, when `clientTracking` is on. */
+  readonly clients: Set<WebSocket> | undefined;
+  private _server: http.Server | import('node:https').Server | null = null;
+  private _removeListeners: (() => void) | null = null;
+  private _state = RUNNING;
+  private _shouldEmitClose = false;
+
+  constructor(options: ServerOptions, callback?: () => void) {
+    super();
+    this.options = {
+      maxPayload: DEFAULT_MAX_PAYLOAD,
+      skipUTF8Validation: false,
+      autoPong: true,
+      allowSynchronousEvents: true,
+      clientTracking: true,
+      WebSocket,
+      ...options,
+    } as ServerOptions & { maxPayload: number };
+    const opts = this.options;
+    const modes = Number(opts.port != null) + Number(opts.server != null) + Number(opts.noServer === true);
+    if (modes !== 1) {
+      throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    }
+    if (opts.port != null) {
+      this._server = http.createServer((req, res) => {
+        const body = http.STATUS_CODES[426]!;
+        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
+        res.end(body);
+      });
+      this._server.listen(opts.port, opts.host, opts.backlog, callback);
+    } else if (opts.server) {
+      this._server = opts.server;
+    }
+    if (this._server !== null) {
+      const server = this._server;
+      const onListening = (): boolean => this.emit('listening');
+      const onError = (error: Error): boolean => this.emit('error', error);
+      const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+        // Leave requests for other paths to other 'upgrade' listeners, if there are any.
+        if (!this.shouldHandle(req) && server.listenerCount('upgrade') > 1) return;
+        this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
+      };
+      server.on('listening', onListening);
+      server.on('error', onError);
+      server.on('upgrade', onUpgrade);
+      this._removeListeners = () => {
+        server.removeListener('listening', onListening);
+        server.removeListener('error', onError);
+        server.removeListener('upgrade', onUpgrade);
+      };
+    }
+    if (opts.clientTracking) this.clients = new Set();
+  }
+
+  /** The bound address of the server this instance listens with. */
+  address(): ReturnType<http.Server['address']> {
+    if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
+    if (this._server === null) return null;
+    return this._server.address();
+  }
+
+  /**
+   * Stops accepting connections. As in `ws` 8, open connections are left alone; 'close' is
+   * emitted once they are all gone (or, with an internal server, once it has closed).
+   */
+  close(cb?: (error?: Error) => void): void {
+    if (cb) this.once('close', cb);
+    if (this._state === CLOSED) {
+      process.nextTick(() => this.emitClose());
+      return;
+    }
+    if (this._state === CLOSING) return;
+    this._state = CLOSING;
+    const server = this._server;
+    this._removeListeners?.();
+    this._removeListeners = null;
+    this._server = null;
+    if (this.options.port != null && server !== null) {
+      server.close(() => this.emitClose());
+      return;
+    }
+    if (this.clients !== undefined && this.clients.size > 0) this._shouldEmitClose = true;
+    else process.nextTick(() => this.emitClose());
+  }
+
+  /** Whether this server accepts the request (the `path` option). */
+  shouldHandle(req: http.IncomingMessage): boolean {
+    if (this.options.path !== undefined) {
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const pathname = q === -1 ? url : url.slice(0, q);
+      if (pathname !== this.options.path) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Completes (or refuses) the opening handshake for an HTTP upgrade request, then calls
+   * `cb(ws, req)` with the new connection.
+   */
+  handleUpgrade(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    cb: (ws: WebSocket, req: http.IncomingMessage) => void,
+  ): void {
+    socket.on('error', onSocketError);
+    const check = checkUpgradeRequest(req.method ?? '', req.httpVersion, req.headers);
+    if (!check.ok) {
+      this.refuse(req, socket, check.status, check.message, check.headers);
+      return;
+    }
+    if (!this.shouldHandle(req)) {
+      abortHandshake(socket, 400);
+      return;
+    }
+    const info = check.info;
+    const verifyClient = this.options.verifyClient;
+    if (verifyClient) {
+      const clientInfo: VerifyClientInfo = {
+        origin: info.origin,
+        secure: Boolean((req.socket as Socket & { encrypted?: boolean }).encrypted),
+        req,
+      };
+      if (verifyClient.length === 2) {
+        (verifyClient as (i: VerifyClientInfo, c: VerifyClientCallback) => void)(clientInfo, (verified, code, message, headers) => {
+          if (!verified) abortHandshake(socket, code ?? 401, message, headers);
+          else this.completeUpgrade(info.key, info.protocols, req, socket, head, cb);
+        });
+        return;
+      }
+      if (!(verifyClient as (i: VerifyClientInfo) => boolean)(clientInfo)) {
+        abortHandshake(socket, 401);
+        return;
+      }
+    }
+    this.completeUpgrade(info.key, info.protocols, req, socket, head, cb);
+  }
+
+  private completeUpgrade(
+    key: string,
+    offered: string[],
+    req: http.IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    cb: (ws: WebSocket, req: http.IncomingMessage) => void,
+  ): void {
+    // The client may have gone away while verifyClient was deciding.
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const marked = socket as Duplex & { [kHandled]?: boolean };
+    if (marked[kHandled]) {
+      throw new Error(
+        'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration',
+      );
+    }
+    if (this._state > RUNNING) {
+      abortHandshake(socket, 503);
+      return;
+    }
+    let protocol: string | undefined;
+    if (offered.length > 0) {
+      const chosen = this.options.handleProtocols ? this.options.handleProtocols(new Set(offered), req) : offered[0]!;
+      if (typeof chosen === 'string' && chosen !== '') protocol = chosen;
+    }
+    const lines = acceptHeaders(key, protocol, undefined);
+    this.emit('headers', lines, req);
+    marked[kHandled] = true;
+    socket.write(serializeResponse(lines));
+    socket.removeListener('error', onSocketError);
+
+    const ws = new this.options.WebSocket!(null);
+    ws.setSocket(socket as Socket, head, { ...this.options, protocol });
+    const clients = this.clients;
+    if (clients !== undefined) {
+      clients.add(ws);
+      ws.on('close', () => {
+        clients.delete(ws);
+        if (this._shouldEmitClose && clients.size === 0) process.nextTick(() => this.emitClose());
+      });
+    }
+    cb(ws, req);
+  }
+
+  /** Refuses a malformed request, or hands it to 'wsClientError' listeners (as ws does). */
+  private refuse(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    status: number,
+    message: string,
+    headers?: Record<string, string>,
+  ): void {
+    if (this.listenerCount('wsClientError') > 0) {
+      const error = new Error(message);
+      this.emit('wsClientError', error, socket, req);
+      return;
+    }
+    abortHandshake(socket, status, message, headers);
+  }
+
+  private emitClose(): void {
+    this._state = CLOSED;
+    this._shouldEmitClose = false;
+    this.emit('close');
+  }
+}
+
+function onSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+/** Writes an HTTP error response and closes the socket. */
+function abortHandshake(
+  socket: Duplex,
+  status: number,
+  message?: string,
+  headers?: http.OutgoingHttpHeaders,
+): void {
+  const statusText = http.STATUS_CODES[status] ?? 'Error';
+  const body = message ?? statusText;
+  const extra: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value !== undefined) extra[name] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  socket.once('finish', () => socket.destroy());
+  socket.end(rejectionResponse(status, statusText, body, extra));
+}

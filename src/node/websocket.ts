@@ -1,0 +1,492 @@
+import { EventEmitter } from 'node:events';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import {
+  Connection,
+  type ConnectionEvents,
+  isValidWireCloseCode,
+  MAX_CLOSE_REASON_BYTES,
+  MAX_CONTROL_PAYLOAD,
+  type ProtocolError,
+  ReadyState,
+  type ReadyStateValue,
+} from '../protocol/index.js';
+import { type ClientOptions, startClientHandshake } from './client-handshake.js';
+import { addEventListener, defineOnAttributes, type EventHandler, removeEventListener } from './event-target.js';
+import { SocketWriter, type WriteCallback } from './socket-writer.js';
+
+export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments';
+export type { ClientOptions } from './client-handshake.js';
+
+/** Data `send()` accepts (as in `ws`). */
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | readonly number[] | number;
+
+export interface SendOptions {
+  /** Send as a binary message (default: true unless `data` is a string). */
+  binary?: boolean;
+  /** Last fragment of the message (default true); false leaves the message open. */
+  fin?: boolean;
+  /** Accepted for compatibility with `ws`; compression comes with permessage-deflate. */
+  compress?: boolean;
+  /** Accepted for compatibility with `ws`; frames are masked by role as RFC 6455 section 5.1 requires. */
+  mask?: boolean;
+}
+
+/** Options that apply to an established connection, in both roles. */
+export interface ConnectionSettings {
+  maxPayload?: number;
+  skipUTF8Validation?: boolean;
+  autoPong?: boolean;
+  allowSynchronousEvents?: boolean;
+  closeTimeout?: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const STATE_NAMES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+/** ws's default limit on incoming messages: 100 MiB. */
+export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
+/** How long to wait for the peer to finish the closing handshake before dropping the connection. */
+export const DEFAULT_CLOSE_TIMEOUT = 30_000;
+
+interface QueuedSend {
+  data: SendData;
+  binary: boolean;
+  fin: boolean;
+  cb: WriteCallback | undefined;
+}
+
+/**
+ * A WebSocket connection, client or server side, with the public API of the `ws` package:
+ * the same constructor, options, events, methods and error messages, so a `ws` user switches
+ * by changing the import. The protocol itself lives in `src/protocol/`; this class binds it
+ * to a socket (backpressure, timers, the closing handshake's TCP teardown).
+ */
+export class WebSocket extends EventEmitter {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+  declare readonly CONNECTING: 0;
+  declare readonly OPEN: 1;
+  declare readonly CLOSING: 2;
+  declare readonly CLOSED: 3;
+  declare onopen: EventHandler | null;
+  declare onmessage: EventHandler | null;
+  declare onclose: EventHandler | null;
+  declare onerror: EventHandler | null;
+
+  private _readyState: ReadyStateValue = ReadyState.CONNECTING;
+  private _binaryType: BinaryType = 'nodebuffer';
+  private _protocol = '';
+  private _extensions = '';
+  /** @internal The client URL (updated when a redirect is followed). */
+  _url: string | undefined;
+  private _isServer = true;
+  private _socket: Socket | null = null;
+  private _connection: Connection | null = null;
+  private _writer: SocketWriter | null = null;
+  private _paused = false;
+  private _closeTimer: NodeJS.Timeout | null = null;
+  private _closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+  private _bufferedAfterClose = 0;
+  private _errorEmitted = false;
+  private _sendQueue: QueuedSend[] | null = null;
+  private _deferMessages = false;
+  /** The client's handshake request while CONNECTING. */
+  _req: ClientRequest | null = null;
+
+  /**
+   * Opens a client connection to `address` (ws:, wss:, http:, https: or ws+unix:).
+   * `address` is null for the server side, where `WebSocketServer` calls `setSocket()`.
+   */
+  constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
+    super();
+    if (address === null) return;
+    this._isServer = false;
+    if (protocols !== undefined && typeof protocols === 'object' && !Array.isArray(protocols)) {
+      options = protocols;
+      protocols = undefined;
+    }
+    const list = protocols === undefined ? [] : Array.isArray(protocols) ? protocols : [protocols as string];
+    this._url = startClientHandshake(this, address, list, options ?? {});
+  }
+
+  get binaryType(): BinaryType {
+    return this._binaryType;
+  }
+
+  set binaryType(type: BinaryType) {
+    if (type === 'nodebuffer' || type === 'arraybuffer' || type === 'fragments') this._binaryType = type;
+  }
+
+  /** Bytes queued by `send()` and not yet written to the network. */
+  get bufferedAmount(): number {
+    const socket = this._socket;
+    if (socket === null) return this._bufferedAfterClose;
+    return socket.writableLength + this._writer!.queuedBytes + this._bufferedAfterClose;
+  }
+
+  /** The negotiated extensions' names, comma-separated. */
+  get extensions(): string {
+    return this._extensions;
+  }
+
+  get isPaused(): boolean {
+    return this._paused;
+  }
+
+  /** The negotiated subprotocol, or ''. */
+  get protocol(): string {
+    return this._protocol;
+  }
+
+  get readyState(): ReadyStateValue {
+    return this._readyState;
+  }
+
+  /** The URL of a client connection (undefined on the server side). */
+  get url(): string | undefined {
+    return this._url;
+  }
+
+  /** Whether the closing handshake completed (both Close frames exchanged). */
+  get cleanClose(): boolean {
+    return this._connection?.closingHandshakeDone ?? false;
+  }
+
+  addEventListener(type: string, handler: EventHandler, options?: { once?: boolean }): void {
+    addEventListener.call(this, type, handler, options);
+  }
+
+  removeEventListener(type: string, handler: EventHandler): void {
+    removeEventListener.call(this, type, handler);
+  }
+
+  /**
+   * Takes over a socket whose opening handshake is done. `head` holds bytes that arrived
+   * after the handshake. Called by `WebSocketServer` and by the client handshake.
+   */
+  setSocket(socket: Socket, head: Buffer, options: ConnectionSettings & { protocol?: string; extensions?: string }): void {
+    const writer = new SocketWriter(socket);
+    const connection = new Connection(this.connectionEvents(), writer.write, {
+      role: this._isServer ? 'server' : 'client',
+      maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      skipUtf8Validation: options.skipUTF8Validation === true,
+      autoPong: options.autoPong !== false,
+    });
+    this._socket = socket;
+    this._writer = writer;
+    this._connection = connection;
+    this._closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this._protocol = options.protocol ?? '';
+    this._extensions = options.extensions ?? '';
+    this._deferMessages = options.allowSynchronousEvents === false;
+
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    if (head.length > 0) socket.unshift(head);
+    socket.on('data', (chunk: Buffer) => connection.receive(chunk));
+    socket.on('end', () => this.onSocketEnd());
+    socket.on('error', () => this.onSocketError());
+    socket.on('close', () => this.onSocketClose());
+    this._readyState = ReadyState.OPEN;
+    this.emit('open');
+  }
+
+  /**
+   * Sends a message. `cb(error)` runs once the frame is written to the socket. Sending
+   * after `close()` does not throw: the data is counted in `bufferedAmount` and `cb` gets
+   * an error, as in `ws`.
+   */
+  send(data: SendData, options?: SendOptions | WriteCallback, cb?: WriteCallback): void {
+    if (typeof options === 'function') {
+      cb = options;
+      options = {};
+    }
+    if (this._readyState === ReadyState.CONNECTING) throw notOpenError(this._readyState);
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== ReadyState.OPEN) {
+      this.sendAfterClose(data, cb);
+      return;
+    }
+    const binary = options?.binary ?? typeof data !== 'string';
+    const fin = options?.fin ?? true;
+    if (this._sendQueue !== null || isBlob(data)) {
+      this.enqueueSend({ data, binary, fin, cb });
+      return;
+    }
+    this._connection!.send(toPayload(data), binary, fin);
+    if (cb !== undefined) this._writer!.onWritten(cb);
+  }
+
+  /** Sends a Ping frame (RFC 6455 section 5.5.2) with at most 125 bytes of data. */
+  ping(data?: SendData | WriteCallback, mask?: boolean | WriteCallback, cb?: WriteCallback): void {
+    this.control('ping', data, mask, cb);
+  }
+
+  /** Sends an unsolicited Pong frame (RFC 6455 section 5.5.3, a unidirectional heartbeat). */
+  pong(data?: SendData | WriteCallback, mask?: boolean | WriteCallback, cb?: WriteCallback): void {
+    this.control('pong', data, mask, cb);
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 section 7.1.2). `code` must be a status code
+   * valid on the wire (section 7.4); the reason is at most 123 bytes of UTF-8. Without a
+   * code, the Close frame has no payload.
+   */
+  close(code?: number, reason?: string | Buffer): void {
+    if (this._readyState === ReadyState.CLOSED) return;
+    if (this._readyState === ReadyState.CONNECTING) {
+      this.abortHandshake(new Error('WebSocket was closed before the connection was established'));
+      return;
+    }
+    const connection = this._connection!;
+    if (this._readyState === ReadyState.CLOSING) {
+      if (connection.closingHandshakeDone) this.endSocket();
+      return;
+    }
+    if (code !== undefined && (typeof code !== 'number' || !isValidWireCloseCode(code))) {
+      throw new TypeError('First argument must be a valid error code number');
+    }
+    if (reason !== undefined && Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+      throw new RangeError('The message must not be greater than 123 bytes');
+    }
+    this._readyState = ReadyState.CLOSING;
+    connection.close(code, code === undefined ? undefined : reason);
+    this.startCloseTimer();
+  }
+
+  /** Drops the connection at once, without a closing handshake. */
+  terminate(): void {
+    if (this._readyState === ReadyState.CLOSED) return;
+    if (this._readyState === ReadyState.CONNECTING) {
+      this.abortHandshake(new Error('WebSocket was closed before the connection was established'));
+      return;
+    }
+    this._readyState = ReadyState.CLOSING;
+    this._socket!.destroy();
+  }
+
+  /** Stops reading from the peer; messages already read wait until `resume()`. */
+  pause(): void {
+    if (this._readyState === ReadyState.CONNECTING || this._readyState === ReadyState.CLOSED) return;
+    this._paused = true;
+    this._connection!.parser.pause();
+    this._socket!.pause();
+  }
+
+  resume(): void {
+    if (this._readyState === ReadyState.CONNECTING || this._readyState === ReadyState.CLOSED) return;
+    this._paused = false;
+    this._connection!.parser.resume();
+    if (!this._paused) this._socket!.resume();
+  }
+
+  // Client handshake hooks (used by client-handshake.ts)
+
+  /** Fails the opening handshake: 'error' (if anyone listens), then 'close' with 1006. */
+  abortHandshake(error: Error): void {
+    if (this._readyState === ReadyState.CLOSED) return;
+    this._readyState = ReadyState.CLOSING;
+    const req = this._req;
+    this._req = null;
+    if (req !== null) {
+      req.destroy();
+      req.on('error', () => {});
+    }
+    if (this._socket !== null && !this._socket.destroyed) this._socket.destroy();
+    process.nextTick(() => {
+      this._readyState = ReadyState.CLOSED;
+      this.emitError(error);
+      this.emit('close', 1006, EMPTY);
+    });
+  }
+
+  /** Emits 'error' once, and only when someone listens (an unheard 'error' would kill the process). */
+  emitError(error: unknown): void {
+    if (this._errorEmitted) return;
+    this._errorEmitted = true;
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  // Internals
+
+  private connectionEvents(): ConnectionEvents {
+    return {
+      onMessage: (data, isBinary) => {
+        if (this._deferMessages) {
+          // allowSynchronousEvents: false: at most one message per turn of the event loop.
+          const parser = this._connection!.parser;
+          parser.pause();
+          setImmediate(() => this._paused || parser.resume());
+        }
+        this.emit('message', isBinary ? this.convertBinary(data) : data, isBinary);
+      },
+      onPing: (data) => this.emit('ping', data),
+      onPong: (data) => this.emit('pong', data),
+      onPeerClose: () => {
+        this._readyState = ReadyState.CLOSING;
+        this.finishClosingHandshake();
+      },
+      onProtocolError: (error: ProtocolError) => {
+        // RFC 6455 section 7.1.7: after our Close frame, close the TCP connection.
+        this._readyState = ReadyState.CLOSING;
+        this.endSocket();
+        this.startCloseTimer();
+        this.emitError(error);
+      },
+    };
+  }
+
+  private convertBinary(data: Buffer): Buffer | ArrayBuffer | Buffer[] {
+    switch (this._binaryType) {
+      case 'arraybuffer':
+        if (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data.buffer as ArrayBuffer;
+        return data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+      case 'fragments':
+        return [data];
+      default:
+        return data;
+    }
+  }
+
+  /**
+   * Both Close frames are exchanged (RFC 6455 section 7.1.1): the server closes the TCP
+   * connection first; the client waits for that, then closes its side.
+   */
+  private finishClosingHandshake(): void {
+    if (this._isServer) this.endSocket();
+    else this.startCloseTimer();
+  }
+
+  /** Flushes queued frames and half-closes the socket. */
+  private endSocket(): void {
+    this._writer!.flush();
+    this._socket!.end();
+  }
+
+  private startCloseTimer(): void {
+    if (this._closeTimer !== null) return;
+    this._closeTimer = setTimeout(() => this._socket!.destroy(), this._closeTimeout);
+  }
+
+  private onSocketEnd(): void {
+    if (this._readyState === ReadyState.OPEN) this._readyState = ReadyState.CLOSING;
+    this.endSocket();
+  }
+
+  private onSocketError(): void {
+    // A transport error (ECONNRESET, EPIPE...) ends the connection: 'close' with 1006 follows.
+    if (this._readyState !== ReadyState.CLOSED) this._readyState = ReadyState.CLOSING;
+    this._socket!.destroy();
+  }
+
+  private onSocketClose(): void {
+    const connection = this._connection!;
+    this._readyState = ReadyState.CLOSED;
+    connection.transportClosed();
+    this._writer!.discard(notOpenError(ReadyState.CLOSED));
+    if (this._closeTimer !== null) clearTimeout(this._closeTimer);
+    this._closeTimer = null;
+    this._socket!.removeAllListeners('data');
+    this.emit('close', connection.closeCode, connection.closeReason);
+  }
+
+  private control(kind: 'ping' | 'pong', data: unknown, mask: unknown, cb: WriteCallback | undefined): void {
+    if (this._readyState === ReadyState.CONNECTING) throw notOpenError(this._readyState);
+    if (typeof data === 'function') {
+      cb = data as WriteCallback;
+      data = undefined;
+    } else if (typeof mask === 'function') {
+      cb = mask as WriteCallback;
+    }
+    if (typeof data === 'number') data = data.toString();
+    const payload = data === undefined ? EMPTY : toBuffer(data as SendData);
+    if (payload.length > MAX_CONTROL_PAYLOAD) throw new RangeError('The data size must not be greater than 125 bytes');
+    if (this._readyState !== ReadyState.OPEN) {
+      this.sendAfterClose(payload, cb);
+      return;
+    }
+    if (kind === 'ping') this._connection!.ping(payload);
+    else this._connection!.pong(payload);
+    if (cb !== undefined) this._writer!.onWritten(cb);
+  }
+
+  private sendAfterClose(data: SendData, cb: WriteCallback | undefined): void {
+    if (!isBlob(data)) this._bufferedAfterClose += toBuffer(data).length;
+    else this._bufferedAfterClose += data.size;
+    if (cb !== undefined) process.nextTick(cb, notOpenError(this._readyState));
+  }
+
+  /** Sends wait in order behind a Blob whose bytes are being read. */
+  private enqueueSend(item: QueuedSend): void {
+    if (this._sendQueue !== null) {
+      this._sendQueue.push(item);
+      return;
+    }
+    this._sendQueue = [item];
+    void this.drainSendQueue();
+  }
+
+  private async drainSendQueue(): Promise<void> {
+    const queue = this._sendQueue!;
+    while (queue.length > 0) {
+      const item = queue[0]!;
+      let payload: Buffer | string;
+      if (isBlob(item.data)) {
+        try {
+          payload = Buffer.from(await item.data.arrayBuffer());
+        } catch (error) {
+          queue.shift();
+          if (item.cb) item.cb(error as Error);
+          continue;
+        }
+      } else {
+        payload = toPayload(item.data);
+      }
+      queue.shift();
+      if (this._readyState !== ReadyState.OPEN) {
+        this.sendAfterClose(payload, item.cb);
+        continue;
+      }
+      this._connection!.send(payload, item.binary, item.fin);
+      if (item.cb !== undefined) this._writer!.onWritten(item.cb);
+    }
+    this._sendQueue = null;
+  }
+}
+
+for (const [i, name] of STATE_NAMES.entries()) {
+  Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value: i });
+}
+defineOnAttributes(WebSocket.prototype);
+
+function notOpenError(state: number): Error {
+  return new Error(`WebSocket is not open: readyState ${state} (${STATE_NAMES[state]})`);
+}
+
+function isBlob(data: unknown): data is Blob {
+  return typeof Blob !== 'undefined' && data instanceof Blob;
+}
+
+/** Strings stay strings (encoded straight into the frame); everything else becomes a Buffer. */
+function toPayload(data: SendData): Buffer | string {
+  return typeof data === 'string' ? data : toBuffer(data);
+}
+
+/** Converts send() data to bytes without copying where possible. Never uninitialised memory. */
+export function toBuffer(data: SendData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (typeof data === 'string') return Buffer.from(data);
+  if (typeof data === 'number') return Buffer.from(String(data));
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
+    return Buffer.from(data);
+  }
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (Array.isArray(data)) return Buffer.from(data);
+  throw new TypeError(
+    'The data argument must be a string, Buffer, ArrayBuffer, ArrayBufferView, Blob or array of bytes',
+  );
+}
+
+export type { IncomingMessage };

@@ -1,0 +1,54 @@
+import { randomFillSync } from 'node:crypto';
+
+/**
+ * Masking, RFC 6455 section 5.3: octet i of the payload is XORed with octet (i mod 4) of the
+ * 32-bit masking key. Done a 32-bit word at a time over the aligned middle of the buffer.
+ */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Below this size the byte loop is cheaper than creating a word view. */
+const WORD_THRESHOLD = 64;
+
+/**
+ * XORs `buf` in place with `key`, where `buf[0]` lines up with key octet `keyOffset`
+ * (non-zero when a payload is unmasked in pieces).
+ */
+export function applyMask(buf: Uint8Array, key: Uint8Array, keyOffset = 0): void {
+  const len = buf.length;
+  let i = 0;
+  if (len >= WORD_THRESHOLD) {
+    const misalign = buf.byteOffset & 3;
+    const head = misalign === 0 ? 0 : 4 - misalign;
+    for (; i < head; i++) buf[i]! ^= key[(i + keyOffset) & 3]!;
+    const words = (len - head) >>> 2;
+    const view = new Uint32Array(buf.buffer, buf.byteOffset + head, words);
+    const k = (head + keyOffset) & 3;
+    const b0 = key[k]!;
+    const b1 = key[(k + 1) & 3]!;
+    const b2 = key[(k + 2) & 3]!;
+    const b3 = key[(k + 3) & 3]!;
+    const word = LITTLE_ENDIAN
+      ? (b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)) >>> 0
+      : ((b0 << 24) | (b1 << 16) | (b2 << 8) | b3) >>> 0;
+    for (let w = 0; w < words; w++) view[w]! ^= word;
+    i = head + words * 4;
+  }
+  for (; i < len; i++) buf[i]! ^= key[(i + keyOffset) & 3]!;
+}
+
+/** Random masking keys are drawn from a pool refilled 8 KiB at a time (section 5.3: unpredictable keys). */
+const KEY_POOL_SIZE = 8192;
+let keyPool: Buffer | null = null;
+let keyPoolOffset = KEY_POOL_SIZE;
+
+/** Returns 4 fresh random bytes (a view into the pool: copy them before the next call). */
+export function nextMaskKey(): Uint8Array {
+  if (keyPoolOffset === KEY_POOL_SIZE) {
+    keyPool ??= Buffer.allocUnsafe(KEY_POOL_SIZE);
+    randomFillSync(keyPool);
+    keyPoolOffset = 0;
+  }
+  const key = keyPool!.subarray(keyPoolOffset, keyPoolOffset + 4);
+  keyPoolOffset += 4;
+  return key;
+}
