@@ -142,7 +142,7 @@ class EchoServer {
       ws.on('close', () => this.sockets.delete(ws));
       const side = Object.assign(new Endpoint(ws), { req, offered: offered.get(req) ?? [] }) as ServerSide;
       ws.on('message', (data: unknown, isBinary: boolean) => {
-        if (ws.readyState === ws.OPEN) ws.send(toBuffer(data), { binary: isBinary });
+        if (ws.readyState === ws.OPEN) ws.send(toBuffer(data).subarray(1), { binary: isBinary });
       });
       this.connections.push(side);
     });

@@ -130,6 +130,7 @@ class CloseEventImpl extends Event {
 
 defineInterface(CloseEventImpl, 'CloseEvent', ['wasClean', 'code', 'reason']);
 Object.defineProperty(CloseEventImpl, 'name', { value: 'CloseEvent' });
+Object.defineProperty(CloseEventImpl, 'length', { value: 1 }); // Web IDL: one required argument
 
 /** The type of a `CloseEvent` instance. */
 export type CloseEvent = CloseEventImpl;

@@ -105,6 +105,8 @@ export class WebSocket extends EventTarget {
   #protocol = '';
   /** Set when the user agent was required to "fail the WebSocket connection". */
   #failed = false;
+  /** Set once the Node layer reports the connection established. */
+  #established = false;
   #ws: NodeWebSocket | null = null;
   /** The Sec-WebSocket-Extensions value of the handshake response, if the layer reported it. */
   #responseExtensions: string | undefined;
@@ -394,6 +396,7 @@ export class WebSocket extends EventTarget {
 
     // When the WebSocket connection is established, queue a task to run these steps.
     ws.on('open', () => {
+      this.#established = true;
       this.#queueTask(() => {
         // A close() that ran before this task already moved on; the connection is closing.
         if (this.#readyState !== CONNECTING) return;
@@ -415,11 +418,10 @@ export class WebSocket extends EventTarget {
         // Step 1.
         if (this.#readyState !== OPEN) return;
         // Step 2: the data for the event, by type and by binary type as of now.
-        const bytes = messageBytes(data);
         let dataForEvent: string | Blob | ArrayBuffer;
-        if (!isBinary) dataForEvent = decodeUtf8(bytes);
-        else if (this.#binaryType === 'blob') dataForEvent = new Blob([bytes]);
-        else dataForEvent = toArrayBuffer(bytes);
+        if (!isBinary) dataForEvent = typeof data === 'string' ? data : decodeUtf8(messageBytes(data));
+        else if (this.#binaryType === 'blob') dataForEvent = new Blob([messageBytes(data)]);
+        else dataForEvent = toArrayBuffer(messageBytes(data));
         // Step 3.
         this.dispatchEvent(new MessageEvent('message', { data: dataForEvent, origin: this.#origin }));
       });
@@ -431,8 +433,11 @@ export class WebSocket extends EventTarget {
       this.#failed = true;
     });
 
-    // When the WebSocket connection is closed, queue a task to run these substeps.
+    // When the WebSocket connection is closed, queue a task to run these substeps. A connection
+    // that closes before it was established failed (the handshake did not complete), whether or
+    // not the layer said so with 'error'.
     ws.on('close', (code: number, reason: Uint8Array) => {
+      if (!this.#established) this.#failed = true;
       this.#queueTask(() => this.#connectionClosed(code, reason));
     });
   }
@@ -495,12 +500,19 @@ export class WebSocket extends EventTarget {
     this.#transmitted += size;
   }
 
-  /** Queues a task on the WebSocket task source (tasks run in order, one per macrotask). */
+  /**
+   * Queues a task on the WebSocket task source (tasks run in order, one per macrotask). A task
+   * counts as pending until it has finished, so that readyState does not turn CLOSING while a
+   * task queued before the peer's Close frame is still running.
+   */
   #queueTask(steps: () => void): void {
     this.#pendingTasks++;
     setImmediate(() => {
-      this.#pendingTasks--;
-      steps();
+      try {
+        steps();
+      } finally {
+        this.#pendingTasks--;
+      }
     });
   }
 
@@ -568,6 +580,10 @@ for (const [name, value] of [['CONNECTING', CONNECTING], ['OPEN', OPEN], ['CLOSI
   Object.defineProperty(WebSocket, name, desc);
   Object.defineProperty(WebSocket.prototype, name, desc);
 }
+
+// Web IDL 'length': the number of required arguments.
+Object.defineProperty(WebSocket, 'length', { value: 1 });
+Object.defineProperty(WebSocket.prototype.close, 'length', { value: 0 });
 
 defineInterface(WebSocket, 'WebSocket', [
   'url',
