@@ -282,7 +282,7 @@ describe('chromium WebSocket <-> our server', () => {
       maxPayload: MAX_PAYLOAD,
       handleProtocols: (protocols: Set<string>, req: IncomingMessage) => {
         offered.set(req, [...protocols]);
-        return protocols.has('chat') ? 'chat' : false;
+        return protocols.has('superchat') ? 'superchat' : false;
       },
     });
     wss.on('connection', (ws: Socket, req: IncomingMessage) => {
@@ -293,7 +293,7 @@ describe('chromium WebSocket <-> our server', () => {
         ws.close(4002, SERVER_CLOSE_REASON);
       } else {
         ws.on('message', (data: unknown, isBinary: boolean) => {
-          if (ws.readyState === ws.OPEN) ws.send(toBuffer(data).subarray(1), { binary: isBinary });
+          if (ws.readyState === ws.OPEN) ws.send(toBuffer(data), { binary: isBinary });
         });
       }
       connections.push(side);

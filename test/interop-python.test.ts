@@ -137,7 +137,7 @@ class Endpoint {
   send(data: string | Buffer): Promise<void> {
     return withTimeout(
       new Promise<void>((resolve, reject) => {
-        this.ws.send(data, { binary: typeof data !== 'string' }, (err?: Error) => (err ? reject(err) : resolve()));
+        this.ws.send(data, { binary: typeof data !== 'string' }, (err?: Error | null) => (err ? reject(err) : resolve()));
       }),
       'send callback',
     );

@@ -107,7 +107,7 @@ class Endpoint {
   send(data: string | Buffer, options: { binary?: boolean; fin?: boolean } = {}): Promise<void> {
     return withTimeout(
       new Promise<void>((resolve, reject) => {
-        this.ws.send(data, { binary: typeof data !== 'string', ...options }, (err?: Error) => (err ? reject(err) : resolve()));
+        this.ws.send(data, { binary: typeof data !== 'string', ...options }, (err?: Error | null) => (err ? reject(err) : resolve()));
       }),
       'send callback',
     );
@@ -142,7 +142,7 @@ class EchoServer {
       ws.on('close', () => this.sockets.delete(ws));
       const side = Object.assign(new Endpoint(ws), { req, offered: offered.get(req) ?? [] }) as ServerSide;
       ws.on('message', (data: unknown, isBinary: boolean) => {
-        if (ws.readyState === ws.OPEN) ws.send(toBuffer(data).subarray(1), { binary: isBinary });
+        if (ws.readyState === ws.OPEN) ws.send(toBuffer(data), { binary: isBinary });
       });
       this.connections.push(side);
     });
