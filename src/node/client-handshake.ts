@@ -2,7 +2,17 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
-import { checkUpgradeResponse, generateKey, isToken } from '../protocol/index.js';
+import {
+  acceptResponse,
+  checkUpgradeResponse,
+  clientOffer,
+  generateKey,
+  isToken,
+  PERMESSAGE_DEFLATE,
+  type PerMessageDeflateOptions,
+  validateDeflateOptions,
+} from '../protocol/index.js';
+import { DeflateCompressor } from './permessage-deflate.js';
 import type { ConnectionSettings, WebSocket } from './websocket.js';
 
 /** Client options, as in `ws`; TLS options (ca, cert, key, rejectUnauthorized, ...) go to `https.request`. */
@@ -17,8 +27,8 @@ export interface ClientOptions extends ConnectionSettings, Omit<https.RequestOpt
   protocolVersion?: number;
   followRedirects?: boolean;
   maxRedirects?: number;
-  /** Accepted for compatibility; permessage-deflate is not offered yet. */
-  perMessageDeflate?: boolean | object;
+  /** Offer permessage-deflate (RFC 7692); default true, as in `ws`. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** Called instead of `req.end()`, to write a body or delay the request. */
   finishRequest?: (req: http.ClientRequest, ws: WebSocket) => void;
 }
@@ -36,6 +46,7 @@ export function startClientHandshake(
   if (options.protocolVersion !== undefined && options.protocolVersion !== 13) {
     throw new RangeError(`Unsupported protocol version: ${options.protocolVersion} (supported versions: 13)`);
   }
+  if (typeof options.perMessageDeflate === 'object') validateDeflateOptions(options.perMessageDeflate);
   const url = parseUrl(address);
   const seen = new Set<string>();
   for (const protocol of protocols) {
@@ -77,6 +88,8 @@ function sendRequest(ws: WebSocket, url: URL, protocols: string[], options: Clie
   };
   if (protocols.length > 0) headers['Sec-WebSocket-Protocol'] = protocols.join(',');
   if (options.origin !== undefined) headers['Origin'] = options.origin;
+  const deflate = options.perMessageDeflate === false ? null : options.perMessageDeflate === true || options.perMessageDeflate === undefined ? {} : options.perMessageDeflate;
+  if (deflate !== null) headers['Sec-WebSocket-Extensions'] = clientOffer(deflate);
 
   const requestOptions: https.RequestOptions = { ...options, headers, method: 'GET' };
   delete (requestOptions as ClientOptions).handshakeTimeout;
@@ -149,13 +162,26 @@ function sendRequest(ws: WebSocket, url: URL, protocols: string[], options: Clie
       return;
     }
     ws._req = null;
-    const check = checkUpgradeResponse(res.headers, key, protocols, []);
-    if (!check.ok) {
+    const fail = (message: string): void => {
       socket.destroy();
-      ws.abortHandshake(new Error(check.message));
-      return;
+      ws.abortHandshake(new Error(message));
+    };
+    const check = checkUpgradeResponse(res.headers, key, protocols, deflate ? [PERMESSAGE_DEFLATE] : []);
+    if (!check.ok) return fail(check.message);
+    let compressor: DeflateCompressor | undefined;
+    if (check.extensions.length > 0) {
+      // RFC 7692 section 5: one permessage-deflate element answers our one offer.
+      if (check.extensions.length > 1) return fail('Server indicated permessage-deflate more than once');
+      const agreed = acceptResponse(check.extensions[0]!, deflate!);
+      if (!agreed.ok) return fail(agreed.message);
+      compressor = new DeflateCompressor(agreed.params, 'client', deflate!);
     }
-    ws.setSocket(socket, head, { ...options, protocol: check.protocol || undefined });
+    ws.setSocket(socket, head, {
+      ...options,
+      protocol: check.protocol || undefined,
+      compressor,
+      extensions: compressor ? PERMESSAGE_DEFLATE : undefined,
+    });
   });
 
   if (options.finishRequest) options.finishRequest(req, ws);

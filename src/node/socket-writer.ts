@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 
-export type WriteCallback = (error?: Error | null) => void;
+import type { WriteCallback } from '../protocol/index.js';
+
+export type { WriteCallback };
 
 /** Writes smaller than this are joined into one buffer before they reach the socket. */
 const JOIN_LIMIT = 64 * 1024;
@@ -32,10 +34,11 @@ export class SocketWriter {
     this.socket = socket;
   }
 
-  /** Queues bytes for the socket. */
-  write = (data: Buffer): void => {
+  /** Queues bytes for the socket; `cb` runs once they are written (or failed). */
+  write = (data: Buffer, cb?: WriteCallback): void => {
     this.chunks.push(data);
     this.queuedBytes += data.length;
+    if (cb !== undefined) (this.callbacks ??= []).push(cb);
     if (!this.queued) {
       this.queued = true;
       dirty.push(this);
@@ -45,15 +48,6 @@ export class SocketWriter {
       }
     }
   };
-
-  /** Calls `cb` once everything queued so far has been written (or failed). */
-  onWritten(cb: WriteCallback): void {
-    (this.callbacks ??= []).push(cb);
-    if (!this.queued) {
-      // Nothing queued: report after what the socket already holds.
-      this.write(Buffer.alloc(0));
-    }
-  }
 
   /** Hands everything queued to the socket now. */
   flush(): void {

@@ -4,10 +4,17 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import {
   acceptHeaders,
+  acceptOffer,
   checkUpgradeRequest,
+  type ExtensionOffer,
+  type MessageCompressor,
+  PERMESSAGE_DEFLATE,
+  type PerMessageDeflateOptions,
   rejectionResponse,
   serializeResponse,
+  validateDeflateOptions,
 } from '../protocol/index.js';
+import { DeflateCompressor } from './permessage-deflate.js';
 import { type ConnectionSettings, DEFAULT_MAX_PAYLOAD, WebSocket } from './websocket.js';
 
 /** What `verifyClient` receives (as in `ws`). */
@@ -42,8 +49,8 @@ export interface ServerOptions extends ConnectionSettings {
   handleProtocols?: (protocols: Set<string>, request: http.IncomingMessage) => string | false;
   /** Track connections in `clients` (default true). */
   clientTracking?: boolean;
-  /** Accepted for compatibility; permessage-deflate is not negotiated yet. */
-  perMessageDeflate?: boolean | object;
+  /** Negotiate permessage-deflate (RFC 7692) when a client offers it (default false, as in `ws`). */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** The class instantiated for each connection (a subclass of WebSocket). */
   WebSocket?: typeof WebSocket;
 }
@@ -80,6 +87,7 @@ export class WebSocketServer extends EventEmitter {
       ...options,
     } as ServerOptions & { maxPayload: number };
     const opts = this.options;
+    if (typeof opts.perMessageDeflate === 'object') validateDeflateOptions(opts.perMessageDeflate);
     const modes = Number(opts.port != null) + Number(opts.server != null) + Number(opts.noServer === true);
     if (modes !== 1) {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
@@ -188,7 +196,7 @@ export class WebSocketServer extends EventEmitter {
       if (verifyClient.length === 2) {
         (verifyClient as (i: VerifyClientInfo, c: VerifyClientCallback) => void)(clientInfo, (verified, code, message, headers) => {
           if (!verified) abortHandshake(socket, code ?? 401, message, headers);
-          else this.completeUpgrade(info.key, info.protocols, req, socket, head, cb);
+          else this.completeUpgrade(info.key, info.protocols, info.extensions, req, socket, head, cb);
         });
         return;
       }
@@ -197,12 +205,13 @@ export class WebSocketServer extends EventEmitter {
         return;
       }
     }
-    this.completeUpgrade(info.key, info.protocols, req, socket, head, cb);
+    this.completeUpgrade(info.key, info.protocols, info.extensions, req, socket, head, cb);
   }
 
   private completeUpgrade(
     key: string,
     offered: string[],
+    extensionOffers: ExtensionOffer[],
     req: http.IncomingMessage,
     socket: Duplex,
     head: Buffer,
@@ -228,14 +237,30 @@ export class WebSocketServer extends EventEmitter {
       const chosen = this.options.handleProtocols ? this.options.handleProtocols(new Set(offered), req) : offered[0]!;
       if (typeof chosen === 'string' && chosen !== '') protocol = chosen;
     }
-    const lines = acceptHeaders(key, protocol, undefined);
+    let extensions: string | undefined;
+    let compressor: MessageCompressor | undefined;
+    const deflate = this.options.perMessageDeflate;
+    if (deflate && extensionOffers.length > 0) {
+      const deflateOptions = deflate === true ? {} : deflate;
+      const accepted = acceptOffer(extensionOffers, deflateOptions);
+      if (accepted !== null) {
+        extensions = accepted.response;
+        compressor = new DeflateCompressor(accepted.params, 'server', deflateOptions);
+      }
+    }
+    const lines = acceptHeaders(key, protocol, extensions);
     this.emit('headers', lines, req);
     marked[kHandled] = true;
     socket.write(serializeResponse(lines));
     socket.removeListener('error', onSocketError);
 
     const ws = new this.options.WebSocket!(null);
-    ws.setSocket(socket as Socket, head, { ...this.options, protocol });
+    ws.setSocket(socket as Socket, head, {
+      ...this.options,
+      protocol,
+      compressor,
+      extensions: compressor ? PERMESSAGE_DEFLATE : undefined,
+    });
     const clients = this.clients;
     if (clients !== undefined) {
       clients.add(ws);

@@ -5,6 +5,7 @@ import {
   Connection,
   type ConnectionEvents,
   isValidWireCloseCode,
+  type MessageCompressor,
   MAX_CLOSE_REASON_BYTES,
   MAX_CONTROL_PAYLOAD,
   type ProtocolError,
@@ -26,7 +27,7 @@ export interface SendOptions {
   binary?: boolean;
   /** Last fragment of the message (default true); false leaves the message open. */
   fin?: boolean;
-  /** Accepted for compatibility with `ws`; compression comes with permessage-deflate. */
+  /** Compress the message when permessage-deflate was negotiated (default true). */
   compress?: boolean;
   /** Accepted for compatibility with `ws`; frames are masked by role as RFC 6455 section 5.1 requires. */
   mask?: boolean;
@@ -52,6 +53,7 @@ interface QueuedSend {
   data: SendData;
   binary: boolean;
   fin: boolean;
+  compress: boolean;
   cb: WriteCallback | undefined;
 }
 
@@ -123,10 +125,10 @@ export class WebSocket extends EventEmitter {
   get bufferedAmount(): number {
     const socket = this._socket;
     if (socket === null) return this._bufferedAfterClose;
-    return socket.writableLength + this._writer!.queuedBytes + this._bufferedAfterClose;
+    return socket.writableLength + this._writer!.queuedBytes + this._connection!.pendingBytes + this._bufferedAfterClose;
   }
 
-  /** The negotiated extensions' names, comma-separated. */
+  /** The negotiated extensions' names, comma-separated (as in `ws`). */
   get extensions(): string {
     return this._extensions;
   }
@@ -166,7 +168,11 @@ export class WebSocket extends EventEmitter {
    * Takes over a socket whose opening handshake is done. `head` holds bytes that arrived
    * after the handshake. Called by `WebSocketServer` and by the client handshake.
    */
-  setSocket(socket: Socket, head: Buffer, options: ConnectionSettings & { protocol?: string; extensions?: string }): void {
+  setSocket(
+    socket: Socket,
+    head: Buffer,
+    options: ConnectionSettings & { protocol?: string; extensions?: string; compressor?: MessageCompressor },
+  ): void {
     const writer = new SocketWriter(socket);
     const connection = new Connection(this.connectionEvents(), writer.write, {
       role: this._isServer ? 'server' : 'client',
@@ -177,6 +183,7 @@ export class WebSocket extends EventEmitter {
     this._socket = socket;
     this._writer = writer;
     this._connection = connection;
+    if (options.compressor) connection.useCompressor(options.compressor);
     this._closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
     this._protocol = options.protocol ?? '';
     this._extensions = options.extensions ?? '';
@@ -211,12 +218,12 @@ export class WebSocket extends EventEmitter {
     }
     const binary = options?.binary ?? typeof data !== 'string';
     const fin = options?.fin ?? true;
+    const compress = options?.compress ?? true;
     if (this._sendQueue !== null || isBlob(data)) {
-      this.enqueueSend({ data, binary, fin, cb });
+      this.enqueueSend({ data, binary, fin, compress, cb });
       return;
     }
-    this._connection!.send(toPayload(data), binary, fin);
-    if (cb !== undefined) this._writer!.onWritten(cb);
+    this._connection!.send(toPayload(data), binary, fin, compress, cb);
   }
 
   /** Sends a Ping frame (RFC 6455 section 5.5.2) with at most 125 bytes of data. */
@@ -407,9 +414,8 @@ export class WebSocket extends EventEmitter {
       this.sendAfterClose(payload, cb);
       return;
     }
-    if (kind === 'ping') this._connection!.ping(payload);
-    else this._connection!.pong(payload);
-    if (cb !== undefined) this._writer!.onWritten(cb);
+    if (kind === 'ping') this._connection!.ping(payload, cb);
+    else this._connection!.pong(payload, cb);
   }
 
   private sendAfterClose(data: SendData, cb: WriteCallback | undefined): void {
@@ -449,8 +455,7 @@ export class WebSocket extends EventEmitter {
         this.sendAfterClose(payload, item.cb);
         continue;
       }
-      this._connection!.send(payload, item.binary, item.fin);
-      if (item.cb !== undefined) this._writer!.onWritten(item.cb);
+      this._connection!.send(payload, item.binary, item.fin, item.compress, item.cb);
     }
     this._sendQueue = null;
   }

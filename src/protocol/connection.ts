@@ -1,4 +1,5 @@
 import { ProtocolError } from './errors.js';
+import { isUtf8 } from './utf8.js';
 import { headerSize, Opcode, writeHeader } from './frame.js';
 import { applyMask, nextMaskKey } from './mask.js';
 import { Parser, type ParserHandler } from './parser.js';
@@ -18,6 +19,25 @@ export interface ConnectionEvents {
   onPeerClose(code: number, reason: Buffer): void;
   /** The peer broke the protocol; a Close frame with `error.closeCode` is already queued. */
   onProtocolError(error: ProtocolError): void;
+}
+
+export type WriteCallback = (error?: Error | null) => void;
+/** Receives frames to send, in order; `cb` runs once these bytes are written (or failed). */
+export type WriteFunction = (data: Buffer, cb?: WriteCallback) => void;
+
+/**
+ * A message compressor negotiated as an extension (RFC 7692), supplied by the I/O layer.
+ * Both functions complete asynchronously, in call order.
+ */
+export interface MessageCompressor {
+  /** Messages smaller than this are not compressed. */
+  readonly threshold: number;
+  /** Compresses one fragment; `fin` ends the message (the trailing 00 00 FF FF is removed). */
+  compress(data: Buffer, fin: boolean, cb: (error: Error | null, result?: Buffer) => void): void;
+  /** Inflates one whole message, failing with a ProtocolError (1009) past `maxLength` bytes. */
+  decompress(data: Buffer, maxLength: number, cb: (error: Error | null, result?: Buffer) => void): void;
+  /** Frees the compression state. */
+  close(): void;
 }
 
 export interface ConnectionOptions {
@@ -52,17 +72,28 @@ export class Connection implements ParserHandler {
 
   readonly parser: Parser;
   private readonly events: ConnectionEvents;
-  private readonly write: (data: Buffer) => void;
+  private readonly write: WriteFunction;
   private readonly autoPong: boolean;
   private readonly masking: boolean;
+  private readonly maxPayload: number;
+  private readonly validateUtf8: boolean;
   /** An outgoing message sent with `fin: false` is open: the next frames are continuations. */
   private fragmenting = false;
+  private compressor: MessageCompressor | null = null;
+  /** Whether the outgoing message being sent is compressed (decided on its first frame). */
+  private compressingMessage = false;
+  /** Outgoing operations waiting behind a compression in progress, in call order. */
+  private sendQueue: Array<() => void> | null = null;
+  /** Bytes handed to `send()` and not yet framed (waiting for the compressor). */
+  pendingBytes = 0;
 
-  constructor(events: ConnectionEvents, write: (data: Buffer) => void, options: ConnectionOptions) {
+  constructor(events: ConnectionEvents, write: WriteFunction, options: ConnectionOptions) {
     this.role = options.role;
     this.events = events;
     this.write = write;
     this.autoPong = options.autoPong;
+    this.maxPayload = options.maxPayload;
+    this.validateUtf8 = !options.skipUtf8Validation;
     this.masking = options.role === 'client'; // section 5.1: clients mask, servers do not
     this.parser = new Parser(this, {
       expectMasked: options.role === 'server',
@@ -77,31 +108,71 @@ export class Connection implements ParserHandler {
   }
 
   /**
-   * Sends a data frame. With `fin` false the message stays open and later calls send its
-   * continuation frames (section 5.4).
+   * Turns on a negotiated compression extension (RFC 7692): RSV1 becomes legal on the first
+   * frame of a data message.
    */
-  send(data: Buffer | string, isBinary: boolean, fin = true): void {
-    const opcode = this.fragmenting ? Opcode.CONTINUATION : isBinary ? Opcode.BINARY : Opcode.TEXT;
-    this.fragmenting = !fin;
-    if (typeof data === 'string') this.frameString(opcode, data, fin);
-    else this.frame(opcode, data, fin, false);
-  }
-
-  /** Sends a Ping (section 5.5.2); the caller keeps `data` within 125 bytes. */
-  ping(data: Buffer = EMPTY): void {
-    this.frame(Opcode.PING, data, true, false);
-  }
-
-  /** Sends a Pong (section 5.5.3). */
-  pong(data: Buffer = EMPTY): void {
-    this.frame(Opcode.PONG, data, true, false);
+  useCompressor(compressor: MessageCompressor): void {
+    this.compressor = compressor;
+    this.parser.rsv1Allowed = true;
   }
 
   /**
-   * Starts (or answers) the closing handshake: queues our Close frame once (section 5.5.1).
-   * Without a code the frame has no payload. The caller has validated code and reason.
+   * Sends a data frame. With `fin` false the message stays open and later calls send its
+   * continuation frames (section 5.4). With a compressor and `compress`, a message of at
+   * least `threshold` bytes is compressed (RFC 7692 section 7.2.1): RSV1 on its first frame.
    */
-  close(code?: number, reason: Buffer | string = EMPTY): void {
+  send(data: Buffer | string, isBinary: boolean, fin = true, compress = true, cb?: WriteCallback): void {
+    const first = !this.fragmenting;
+    const opcode = first ? (isBinary ? Opcode.BINARY : Opcode.TEXT) : Opcode.CONTINUATION;
+    this.fragmenting = !fin;
+    if (first) {
+      const c = this.compressor;
+      this.compressingMessage =
+        c !== null && compress && (typeof data === 'string' ? Buffer.byteLength(data) : data.length) >= c.threshold;
+    }
+    if (!this.compressingMessage) {
+      if (this.sendQueue !== null) {
+        this.sendQueue.push(() => this.sendPlain(opcode, data, fin, cb));
+      } else {
+        this.sendPlain(opcode, data, fin, cb);
+      }
+      return;
+    }
+    const payload = typeof data === 'string' ? Buffer.from(data) : data;
+    this.pendingBytes += payload.length;
+    const job = (): void => {
+      this.sendQueue ??= []; // later operations wait for this one
+      this.compressor!.compress(payload, fin, (error, result) => {
+        this.pendingBytes -= payload.length;
+        if (error) {
+          // Only a closed compressor fails; the connection is going away.
+          if (cb) cb(error);
+        } else if (this.readyState !== ReadyState.CLOSED) {
+          this.frame(opcode, result!, fin, first, cb);
+        }
+        this.runQueue();
+      });
+    };
+    if (this.sendQueue !== null) this.sendQueue.push(job);
+    else job();
+  }
+
+  /** Sends a Ping (section 5.5.2); the caller keeps `data` within 125 bytes. */
+  ping(data: Buffer = EMPTY, cb?: WriteCallback): void {
+    this.control(Opcode.PING, data, cb);
+  }
+
+  /** Sends a Pong (section 5.5.3). */
+  pong(data: Buffer = EMPTY, cb?: WriteCallback): void {
+    this.control(Opcode.PONG, data, cb);
+  }
+
+  /**
+   * Starts (or answers) the closing handshake: queues our Close frame once (section 5.5.1),
+   * after any data still being compressed. Without a code the frame has no payload. The
+   * caller has validated code and reason.
+   */
+  close(code?: number, reason: Buffer | string = EMPTY, cb?: WriteCallback): void {
     if (this.closeSent || this.readyState === ReadyState.CLOSED) return;
     this.closeSent = true;
     this.readyState = ReadyState.CLOSING;
@@ -113,7 +184,7 @@ export class Connection implements ParserHandler {
       if (typeof reason === 'string') payload.write(reason, 2);
       else reason.copy(payload, 2);
     }
-    this.frame(Opcode.CLOSE, payload, true, false);
+    this.control(Opcode.CLOSE, payload, cb);
   }
 
   /** Both Close frames have been exchanged: the TCP connection may now be closed (section 7.1.1). */
@@ -125,12 +196,34 @@ export class Connection implements ParserHandler {
   transportClosed(): void {
     this.readyState = ReadyState.CLOSED;
     this.parser.stop();
+    this.sendQueue = null;
+    this.compressor?.close();
   }
 
   // ParserHandler
 
-  onMessage(data: Buffer, isBinary: boolean): void {
-    this.events.onMessage(data, isBinary);
+  onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void {
+    if (!compressed) {
+      this.events.onMessage(data, isBinary);
+      return;
+    }
+    if (this.compressor === null) return; // unreachable: the parser refuses RSV1 without one
+    // Inflate before reading on; messages stay in order (RFC 7692 section 7.2.2).
+    const parser = this.parser;
+    parser.pause();
+    this.compressor.decompress(data, this.maxPayload, (error, result) => {
+      if (this.readyState === ReadyState.CLOSED || parser.isStopped) return;
+      if (error) {
+        this.fail(error instanceof ProtocolError ? error : new ProtocolError(`Invalid compressed data: ${error.message}`, 'WS_ERR_INVALID_COMPRESSED_DATA', 1007));
+        return;
+      }
+      if (!isBinary && this.validateUtf8 && !isUtf8(result!)) {
+        this.fail(new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007));
+        return;
+      }
+      this.events.onMessage(result!, isBinary);
+      parser.resume();
+    });
   }
 
   onPing(data: Buffer): void {
@@ -158,9 +251,41 @@ export class Connection implements ParserHandler {
     this.events.onProtocolError(error);
   }
 
+  /** Fails the connection for an error found outside the parser (e.g. while inflating). */
+  private fail(error: ProtocolError): void {
+    this.parser.stop();
+    this.onError(error);
+  }
+
   // Framing
 
-  private frame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+  /** Runs the operations queued behind a compression, until the next compression. */
+  private runQueue(): void {
+    const queue = this.sendQueue;
+    this.sendQueue = null;
+    if (queue === null) return;
+    while (queue.length > 0) {
+      queue.shift()!();
+      const next = this.sendQueue as Array<() => void> | null;
+      if (next !== null) {
+        // A compression started: the rest waits behind it.
+        next.push(...queue);
+        return;
+      }
+    }
+  }
+
+  private control(opcode: number, payload: Buffer, cb: WriteCallback | undefined): void {
+    if (this.sendQueue !== null) this.sendQueue.push(() => this.frame(opcode, payload, true, false, cb));
+    else this.frame(opcode, payload, true, false, cb);
+  }
+
+  private sendPlain(opcode: number, data: Buffer | string, fin: boolean, cb: WriteCallback | undefined): void {
+    if (typeof data === 'string') this.frameString(opcode, data, fin, cb);
+    else this.frame(opcode, data, fin, false, cb);
+  }
+
+  private frame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, cb?: WriteCallback): void {
     const length = payload.length;
     if (this.masking) {
       const size = headerSize(length, true);
@@ -170,7 +295,7 @@ export class Connection implements ParserHandler {
         payload.copy(out, size);
         applyMask(out.subarray(size), out.subarray(size - 4, size));
       }
-      this.write(out);
+      this.write(out, cb);
       return;
     }
     const size = headerSize(length, false);
@@ -178,20 +303,20 @@ export class Connection implements ParserHandler {
       const out = Buffer.allocUnsafe(size + length);
       writeHeader(out, 0, opcode, length, fin, rsv1, null);
       payload.copy(out, size);
-      this.write(out);
+      this.write(out, cb);
     } else {
       const header = Buffer.allocUnsafe(size);
       writeHeader(header, 0, opcode, length, fin, rsv1, null);
       this.write(header);
-      this.write(payload);
+      this.write(payload, cb);
     }
   }
 
   /** Frames a string, encoding it straight into the output buffer (one copy). */
-  private frameString(opcode: number, text: string, fin: boolean): void {
+  private frameString(opcode: number, text: string, fin: boolean, cb: WriteCallback | undefined): void {
     const length = Buffer.byteLength(text);
     if (length > COPY_THRESHOLD && !this.masking) {
-      this.frame(opcode, Buffer.from(text), fin, false);
+      this.frame(opcode, Buffer.from(text), fin, false, cb);
       return;
     }
     const maskKey = this.masking ? nextMaskKey() : null;
@@ -200,6 +325,6 @@ export class Connection implements ParserHandler {
     writeHeader(out, 0, opcode, length, fin, false, maskKey);
     out.write(text, size);
     if (maskKey !== null && length > 0) applyMask(out.subarray(size), out.subarray(size - 4, size));
-    this.write(out);
+    this.write(out, cb);
   }
 }

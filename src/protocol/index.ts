@@ -1,5 +1,15 @@
 export { isValidWebCloseCode, isValidWireCloseCode, MAX_CLOSE_REASON_BYTES } from './close-codes.js';
-export { Connection, ReadyState, type ConnectionEvents, type ConnectionOptions, type ReadyStateValue, type Role } from './connection.js';
+export {
+  Connection,
+  ReadyState,
+  type ConnectionEvents,
+  type ConnectionOptions,
+  type MessageCompressor,
+  type ReadyStateValue,
+  type Role,
+  type WriteCallback,
+  type WriteFunction,
+} from './connection.js';
 export { CloseCode, ProtocolError, type ProtocolErrorCode } from './errors.js';
 export { headerSize, isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD, Opcode, writeHeader } from './frame.js';
 export {
@@ -21,3 +31,12 @@ export { formatExtension, isToken, listHas, parseExtensions, parseProtocolList, 
 export { applyMask, nextMaskKey } from './mask.js';
 export { Parser, type ParserHandler, type ParserOptions } from './parser.js';
 export { isUtf8, Utf8Validator } from './utf8.js';
+export {
+  acceptOffer,
+  acceptResponse,
+  clientOffer,
+  PERMESSAGE_DEFLATE,
+  validateDeflateOptions,
+  type DeflateParams,
+  type PerMessageDeflateOptions,
+} from './permessage-deflate.js';

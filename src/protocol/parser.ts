@@ -6,8 +6,12 @@ import { isUtf8, Utf8Validator } from './utf8.js';
 
 /** What the parser reports, in wire order. */
 export interface ParserHandler {
-  /** A complete data message (RFC 6455 section 5.4: the payloads of its fragments, joined). */
-  onMessage(data: Buffer, isBinary: boolean): void;
+  /**
+   * A complete data message (RFC 6455 section 5.4: the payloads of its fragments, joined).
+   * `compressed` is set when its first frame had RSV1 (RFC 7692 section 6): the data is
+   * still compressed and its UTF-8 has not been checked.
+   */
+  onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void;
   onPing(data: Buffer): void;
   onPong(data: Buffer): void;
   /** A valid Close frame; `code` is 1005 when the frame carried none (section 7.1.5). */
@@ -57,6 +61,7 @@ export class Parser {
 
   // The message being assembled.
   private messageType = 0; // 0: none, Opcode.TEXT or Opcode.BINARY
+  private messageCompressed = false;
   private parts: Buffer[] = [];
   private messageSize = 0;
   /** Non-null while a text message is validated piece by piece (fail fast). */
@@ -231,8 +236,10 @@ export class Parser {
       this.messageSize += length;
       if (opcode !== Opcode.CONTINUATION) {
         this.messageType = opcode;
+        this.messageCompressed = rsv1;
         // A text message that is not all here is validated as it arrives (fail fast).
-        if (opcode === Opcode.TEXT && this.validateUtf8 && !(fin && length <= following)) {
+        // Compressed text is validated once inflated.
+        if (opcode === Opcode.TEXT && this.validateUtf8 && !rsv1 && !(fin && length <= following)) {
           this.validator ??= new Utf8Validator();
           this.validator.reset();
           this.streamingUtf8 = this.validator;
@@ -270,19 +277,20 @@ export class Parser {
     const parts = this.parts;
     const data = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts, this.messageSize);
     const isText = this.messageType === Opcode.TEXT;
+    const compressed = this.messageCompressed;
     const streaming = this.streamingUtf8;
     this.parts = [];
     this.messageType = 0;
     this.messageSize = 0;
     this.streamingUtf8 = null;
-    if (isText && this.validateUtf8) {
+    if (isText && this.validateUtf8 && !compressed) {
       // Section 8.1: a text message that is not valid UTF-8 fails the connection with 1007.
       if (streaming !== null ? !streaming.end() : !isUtf8(data)) {
         this.fail('invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
         return;
       }
     }
-    this.handler.onMessage(data, !isText);
+    this.handler.onMessage(data, !isText, compressed);
   }
 
   private controlPayload(part: Buffer): void {
