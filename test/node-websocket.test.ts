@@ -384,7 +384,7 @@ describe('ws-compatible API', () => {
     await closeServer(wss);
   });
 
-  test('server close(): stops accepting and emits close once clients are gone', async () => {
+  test('server close() is graceful: 1001 to every client, then close once they are gone', async () => {
     const server = http.createServer();
     const wss = new WebSocketServer({ server });
     server.listen(0, '127.0.0.1');
@@ -392,13 +392,19 @@ describe('ws-compatible API', () => {
     const { port } = server.address() as net.AddressInfo;
     const ws = new WebSocket(`ws://127.0.0.1:${port}`);
     await within(once(ws, 'open'));
-    let closed = false;
-    wss.close(() => (closed = true));
-    await within(new Promise<void>((resolve) => setTimeout(resolve, 50)));
-    assert.equal(closed, false, 'waits for the open connection');
-    ws.close();
-    await within(once(wss, 'close'));
-    assert.equal(closed, true);
+    const clientClosed = within(closeEvent(ws));
+    const serverClosed = within(once(wss, 'close'));
+    wss.close();
+    const [code, reason] = await clientClosed;
+    assert.equal(code, 1001);
+    assert.equal(reason.toString(), 'Server shutting down');
+    await serverClosed;
+    assert.equal(wss.clients!.size, 0);
+    // Node's http server leaves an upgrade request nobody handles hanging: the client times out.
+    const late = new WebSocket(`ws://127.0.0.1:${port}`, { handshakeTimeout: 500 });
+    late.on('error', () => {});
+    assert.equal((await within(closeEvent(late)))[0], 1006, 'no longer accepted');
     server.close();
   });
+
 });

@@ -53,7 +53,25 @@ export interface ServerOptions extends ConnectionSettings {
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** The class instantiated for each connection (a subclass of WebSocket). */
   WebSocket?: typeof WebSocket;
+  /**
+   * Origins a browser may connect from, besides the server's own host (RFC 6455 section 10.2).
+   * Default: same host only, so a page on another site cannot open a connection with the
+   * visitor's cookies (cross-site WebSocket hijacking). '*' allows all, as `ws` does.
+   */
+  allowOrigins?: '*' | readonly string[] | ((origin: string, req: http.IncomingMessage) => boolean);
+  /** Most open connections; more get HTTP 503 (default: no limit). */
+  maxConnections?: number;
+  /** Most header lines in an upgrade request; more get HTTP 431 (default 128). */
+  maxHeaderCount?: number;
+  /** Largest request head in bytes for the server created with `port` (default 16 KiB); more get 431. */
+  maxHeaderSize?: number;
+  /** Milliseconds a client gets to send its whole request, for the server created with `port` (default 10 s). */
+  handshakeTimeout?: number;
 }
+
+/** Defaults of the limits (python-websockets uses the same header count). */
+export const DEFAULT_MAX_HEADER_COUNT = 128;
+export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -68,8 +86,8 @@ const kHandled = Symbol('fullduplex.upgraded');
  */
 export class WebSocketServer extends EventEmitter {
   readonly options: ServerOptions & { maxPayload: number };
-  /** Open connections, when `clientTracking` is on. */
-  readonly clients: Set<WebSocket> | undefined;
+  /** Every open connection (for maxConnections and a graceful close). */
+  private readonly _open = new Set<WebSocket>();
   private _server: http.Server | import('node:https').Server | null = null;
   private _removeListeners: (() => void) | null = null;
   private _state = RUNNING;
@@ -93,7 +111,15 @@ export class WebSocketServer extends EventEmitter {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
     if (opts.port != null) {
-      this._server = http.createServer((req, res) => {
+      const timeout = opts.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+      const serverOptions: http.ServerOptions = {
+        // A client that sends half a request and stalls is answered 408 and dropped.
+        headersTimeout: timeout,
+        requestTimeout: timeout,
+        connectionsCheckingInterval: Math.min(1000, timeout),
+      };
+      if (opts.maxHeaderSize !== undefined) serverOptions.maxHeaderSize = opts.maxHeaderSize;
+      this._server = http.createServer(serverOptions, (req, res) => {
         const body = http.STATUS_CODES[426]!;
         res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
         res.end(body);
@@ -120,7 +146,11 @@ export class WebSocketServer extends EventEmitter {
         server.removeListener('upgrade', onUpgrade);
       };
     }
-    if (opts.clientTracking) this.clients = new Set();
+  }
+
+  /** Open connections, when `clientTracking` is on (the default). */
+  get clients(): Set<WebSocket> | undefined {
+    return this.options.clientTracking ? this._open : undefined;
   }
 
   /** The bound address of the server this instance listens with. */
@@ -131,8 +161,9 @@ export class WebSocketServer extends EventEmitter {
   }
 
   /**
-   * Stops accepting connections. As in `ws` 8, open connections are left alone; 'close' is
-   * emitted once they are all gone (or, with an internal server, once it has closed).
+   * Stops accepting connections and closes the open ones gracefully: each gets a Close frame
+   * with 1001 (going away) and `closeTimeout` ms to answer before it is dropped. 'close' is
+   * emitted once they are all gone. (`ws` 8 leaves open connections alone instead.)
    */
   close(cb?: (error?: Error) => void): void {
     if (cb) this.once('close', cb);
@@ -146,11 +177,12 @@ export class WebSocketServer extends EventEmitter {
     this._removeListeners?.();
     this._removeListeners = null;
     this._server = null;
+    for (const ws of this._open) if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
     if (this.options.port != null && server !== null) {
       server.close(() => this.emitClose());
       return;
     }
-    if (this.clients !== undefined && this.clients.size > 0) this._shouldEmitClose = true;
+    if (this._open.size > 0) this._shouldEmitClose = true;
     else process.nextTick(() => this.emitClose());
   }
 
@@ -186,6 +218,19 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     const info = check.info;
+    // Counted, not only sized: many tiny headers cost memory too (ws CVE-2024-37890).
+    if (req.rawHeaders.length / 2 > (this.options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT)) {
+      abortHandshake(socket, 431, 'Too many header lines');
+      return;
+    }
+    if (info.origin !== undefined && !this.originAllowed(info.origin, req)) {
+      abortHandshake(socket, 403, 'Origin not allowed');
+      return;
+    }
+    if (this.options.maxConnections !== undefined && this._open.size >= this.options.maxConnections) {
+      abortHandshake(socket, 503, 'Too many connections');
+      return;
+    }
     const verifyClient = this.options.verifyClient;
     if (verifyClient) {
       const clientInfo: VerifyClientInfo = {
@@ -261,14 +306,12 @@ export class WebSocketServer extends EventEmitter {
       compressor,
       extensions: compressor ? PERMESSAGE_DEFLATE : undefined,
     });
-    const clients = this.clients;
-    if (clients !== undefined) {
-      clients.add(ws);
-      ws.on('close', () => {
-        clients.delete(ws);
-        if (this._shouldEmitClose && clients.size === 0) process.nextTick(() => this.emitClose());
-      });
-    }
+    const open = this._open;
+    open.add(ws);
+    ws.on('close', () => {
+      open.delete(ws);
+      if (this._shouldEmitClose && open.size === 0) process.nextTick(() => this.emitClose());
+    });
     cb(ws, req);
   }
 
@@ -286,6 +329,22 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     abortHandshake(socket, status, message, headers);
+  }
+
+  /** RFC 6455 section 10.2: the Origin of a browser's request, checked against the allow list. */
+  private originAllowed(origin: string, req: http.IncomingMessage): boolean {
+    const allow = this.options.allowOrigins;
+    if (allow === '*') return true;
+    let host: string;
+    try {
+      host = new URL(origin).host; // "null" and other opaque origins do not parse
+    } catch {
+      host = '';
+    }
+    if (host !== '' && host === (req.headers.host ?? '').toLowerCase()) return true;
+    if (typeof allow === 'function') return allow(origin, req);
+    if (Array.isArray(allow)) return allow.some((o) => o.toLowerCase() === origin.toLowerCase());
+    return false;
   }
 
   private emitClose(): void {

@@ -35,11 +35,25 @@ export interface SendOptions {
 
 /** Options that apply to an established connection, in both roles. */
 export interface ConnectionSettings {
+  /** Largest incoming message in bytes, after decompression (default 100 MiB, as in ws). */
   maxPayload?: number;
+  /** Most frames one incoming message may span (default 131,072). */
+  maxFragments?: number;
   skipUTF8Validation?: boolean;
   autoPong?: boolean;
   allowSynchronousEvents?: boolean;
+  /** Milliseconds to wait for the closing handshake before dropping the connection (default 30 s). */
   closeTimeout?: number;
+  /**
+   * Most bytes queued for a peer that does not read (default 64 MiB). A send that would pass
+   * it while data is already queued triggers `onBufferFull`. A single message larger than the
+   * limit still goes out when nothing is queued.
+   */
+  maxBufferedAmount?: number;
+  /** 'close' (default): close with 1008 and drop the peer after closeTimeout; 'drop': drop the message. */
+  onBufferFull?: 'close' | 'drop';
+  /** Ping the peer every this many ms and drop it if nothing arrived since the last ping (default 0: off). */
+  heartbeatInterval?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -48,6 +62,8 @@ const STATE_NAMES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 export const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
 /** How long to wait for the peer to finish the closing handshake before dropping the connection. */
 export const DEFAULT_CLOSE_TIMEOUT = 30_000;
+/** Bytes queued for a slow peer before `onBufferFull` applies. */
+export const DEFAULT_MAX_BUFFERED_AMOUNT = 64 * 1024 * 1024;
 
 interface QueuedSend {
   data: SendData;
@@ -94,6 +110,11 @@ export class WebSocket extends EventEmitter {
   private _errorEmitted = false;
   private _sendQueue: QueuedSend[] | null = null;
   private _deferMessages = false;
+  private _maxBuffered = DEFAULT_MAX_BUFFERED_AMOUNT;
+  private _dropWhenFull = false;
+  private _heartbeat: NodeJS.Timeout | null = null;
+  /** Something arrived from the peer since the last heartbeat ping. */
+  private _alive = true;
   /** The client's handshake request while CONNECTING. */
   _req: ClientRequest | null = null;
 
@@ -177,6 +198,7 @@ export class WebSocket extends EventEmitter {
     const connection = new Connection(this.connectionEvents(), writer.write, {
       role: this._isServer ? 'server' : 'client',
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+      maxFragments: options.maxFragments,
       skipUtf8Validation: options.skipUTF8Validation === true,
       autoPong: options.autoPong !== false,
     });
@@ -188,11 +210,21 @@ export class WebSocket extends EventEmitter {
     this._protocol = options.protocol ?? '';
     this._extensions = options.extensions ?? '';
     this._deferMessages = options.allowSynchronousEvents === false;
+    this._maxBuffered = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT;
+    this._dropWhenFull = options.onBufferFull === 'drop';
 
     socket.setTimeout(0);
     socket.setNoDelay(true);
     if (head.length > 0) socket.unshift(head);
-    socket.on('data', (chunk: Buffer) => connection.receive(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this._alive = true;
+      connection.receive(chunk);
+      // Replies to a ping flood count too: a peer that sends but never reads is cut off.
+      if (!this._dropWhenFull && this._readyState === ReadyState.OPEN && this.bufferedAmount > this._maxBuffered) {
+        this.bufferFull();
+      }
+    });
+    if (options.heartbeatInterval && options.heartbeatInterval > 0) this.startHeartbeat(options.heartbeatInterval);
     socket.on('end', () => this.onSocketEnd());
     socket.on('error', () => this.onSocketError());
     socket.on('close', () => this.onSocketClose());
@@ -223,7 +255,9 @@ export class WebSocket extends EventEmitter {
       this.enqueueSend({ data, binary, fin, compress, cb });
       return;
     }
-    this._connection!.send(toPayload(data), binary, fin, compress, cb);
+    const payload = toPayload(data);
+    if (this.wouldOverflow(payload, cb)) return;
+    this._connection!.send(payload, binary, fin, compress, cb);
   }
 
   /** Sends a Ping frame (RFC 6455 section 5.5.2) with at most 125 bytes of data. */
@@ -241,7 +275,7 @@ export class WebSocket extends EventEmitter {
    * valid on the wire (section 7.4); the reason is at most 123 bytes of UTF-8. Without a
    * code, the Close frame has no payload.
    */
-  close(code?: number, reason?: string | Buffer): void {
+  close(code?: number, reason?: string | Buffer | ArrayBuffer | ArrayBufferView): void {
     if (this._readyState === ReadyState.CLOSED) return;
     if (this._readyState === ReadyState.CONNECTING) {
       this.abortHandshake(new Error('WebSocket was closed before the connection was established'));
@@ -255,11 +289,13 @@ export class WebSocket extends EventEmitter {
     if (code !== undefined && (typeof code !== 'number' || !isValidWireCloseCode(code))) {
       throw new TypeError('First argument must be a valid error code number');
     }
-    if (reason !== undefined && Buffer.byteLength(reason) > MAX_CLOSE_REASON_BYTES) {
+    // Any byte source is accepted, but only its own bytes are sent (never uninitialised memory).
+    const reasonBytes = reason === undefined || typeof reason === 'string' ? reason : toBuffer(reason);
+    if (reasonBytes !== undefined && Buffer.byteLength(reasonBytes) > MAX_CLOSE_REASON_BYTES) {
       throw new RangeError('The message must not be greater than 123 bytes');
     }
     this._readyState = ReadyState.CLOSING;
-    connection.close(code, code === undefined ? undefined : reason);
+    connection.close(code, code === undefined ? undefined : reasonBytes);
     this.startCloseTimer();
   }
 
@@ -391,6 +427,8 @@ export class WebSocket extends EventEmitter {
   private onSocketClose(): void {
     const connection = this._connection!;
     this._readyState = ReadyState.CLOSED;
+    if (this._heartbeat !== null) clearInterval(this._heartbeat);
+    this._heartbeat = null;
     connection.transportClosed();
     this._writer!.discard(notOpenError(ReadyState.CLOSED));
     if (this._closeTimer !== null) clearTimeout(this._closeTimer);
@@ -416,6 +454,41 @@ export class WebSocket extends EventEmitter {
     }
     if (kind === 'ping') this._connection!.ping(payload, cb);
     else this._connection!.pong(payload, cb);
+  }
+
+  /**
+   * The slow-consumer check: would this send push the queue past `maxBufferedAmount` while
+   * data is already waiting? Applies `onBufferFull` and returns true if the send must not go.
+   */
+  private wouldOverflow(payload: Buffer | string, cb: WriteCallback | undefined): boolean {
+    const queued = this.bufferedAmount;
+    if (queued === 0) return false;
+    if (queued + payload.length <= this._maxBuffered) return false;
+    const error = Object.assign(new Error('Send buffer limit exceeded (maxBufferedAmount)'), { code: 'WS_ERR_BUFFER_FULL' });
+    if (cb !== undefined) process.nextTick(cb, error);
+    if (!this._dropWhenFull) this.bufferFull();
+    return true;
+  }
+
+  /** onBufferFull 'close': RFC 6455 status 1008, then the close timer drops a peer that never reads. */
+  private bufferFull(): void {
+    if (this._readyState !== ReadyState.OPEN) return;
+    this.close(1008, 'Send buffer limit exceeded');
+  }
+
+  /** Pings every `interval` ms; a peer that sent nothing since the previous ping is dropped. */
+  private startHeartbeat(interval: number): void {
+    this._heartbeat = setInterval(() => {
+      if (this._readyState !== ReadyState.OPEN) return;
+      if (!this._alive) {
+        this.emitError(Object.assign(new Error('The peer missed its heartbeat'), { code: 'WS_ERR_HEARTBEAT_TIMEOUT' }));
+        this.terminate();
+        return;
+      }
+      this._alive = false;
+      this._connection!.ping();
+    }, interval);
+    this._heartbeat.unref();
   }
 
   private sendAfterClose(data: SendData, cb: WriteCallback | undefined): void {
@@ -455,6 +528,7 @@ export class WebSocket extends EventEmitter {
         this.sendAfterClose(payload, item.cb);
         continue;
       }
+      if (this.wouldOverflow(payload, item.cb)) continue;
       this._connection!.send(payload, item.binary, item.fin, item.compress, item.cb);
     }
     this._sendQueue = null;

@@ -44,6 +44,8 @@ export interface ConnectionOptions {
   role: Role;
   /** Largest incoming message in bytes, 0 for no limit. */
   maxPayload: number;
+  /** Most frames in one incoming message, 0 for no limit. */
+  maxFragments?: number;
   skipUtf8Validation: boolean;
   /** Answer pings with pongs automatically (section 5.5.2). */
   autoPong: boolean;
@@ -98,6 +100,7 @@ export class Connection implements ParserHandler {
     this.parser = new Parser(this, {
       expectMasked: options.role === 'server',
       maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments,
       skipUtf8Validation: options.skipUtf8Validation,
     });
   }
@@ -132,7 +135,12 @@ export class Connection implements ParserHandler {
     }
     if (!this.compressingMessage) {
       if (this.sendQueue !== null) {
-        this.sendQueue.push(() => this.sendPlain(opcode, data, fin, cb));
+        const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+        this.pendingBytes += size;
+        this.sendQueue.push(() => {
+          this.pendingBytes -= size;
+          this.sendPlain(opcode, data, fin, cb);
+        });
       } else {
         this.sendPlain(opcode, data, fin, cb);
       }

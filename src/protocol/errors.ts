@@ -14,7 +14,8 @@ export type ProtocolErrorCode =
   | 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
   | 'WS_ERR_INVALID_CLOSE_CODE'
   | 'WS_ERR_INVALID_UTF8'
-  | 'WS_ERR_INVALID_COMPRESSED_DATA';
+  | 'WS_ERR_INVALID_COMPRESSED_DATA'
+  | 'WS_ERR_TOO_MANY_FRAGMENTS';
 
 /** A violation of RFC 6455 by the peer; the connection fails with `closeCode`. */
 export class ProtocolError extends RangeError {

@@ -27,7 +27,17 @@ export interface ParserOptions {
   maxPayload: number;
   /** Skip the UTF-8 check of text messages and close reasons. */
   skipUtf8Validation: boolean;
+  /** Most frames one message may span; 0 for no limit (fails with 1009). */
+  maxFragments?: number;
 }
+
+/** Default cap on the frames of one message (Autobahn 9.x sends 4 MiB in 64-byte frames: 65,536). */
+export const DEFAULT_MAX_FRAGMENTS = 131_072;
+/**
+ * A message held as more than this many pieces is compacted into one buffer, so memory
+ * follows bytes, not the number of reads or frames (ws CVE-2026-48779 class).
+ */
+const MAX_PARTS = 1024;
 
 const EMPTY = Buffer.alloc(0);
 const MAX_SAFE_HIGH = 0x1fffff; // high 32 bits of Number.MAX_SAFE_INTEGER
@@ -44,6 +54,7 @@ export class Parser {
 
   private readonly expectMasked: boolean;
   private readonly maxPayload: number;
+  private readonly maxFragments: number;
   private readonly validateUtf8: boolean;
   private readonly handler: ParserHandler;
 
@@ -64,6 +75,7 @@ export class Parser {
   private messageCompressed = false;
   private parts: Buffer[] = [];
   private messageSize = 0;
+  private messageFrames = 0;
   /** Non-null while a text message is validated piece by piece (fail fast). */
   private streamingUtf8: Utf8Validator | null = null;
   private validator: Utf8Validator | null = null;
@@ -76,6 +88,7 @@ export class Parser {
     this.handler = handler;
     this.expectMasked = options.expectMasked;
     this.maxPayload = options.maxPayload;
+    this.maxFragments = options.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
     this.validateUtf8 = !options.skipUtf8Validation;
   }
 
@@ -234,6 +247,9 @@ export class Parser {
         return this.fail('Max payload size exceeded', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', 1009);
       }
       this.messageSize += length;
+      if (++this.messageFrames > this.maxFragments && this.maxFragments > 0) {
+        return this.fail('too many fragments', 'WS_ERR_TOO_MANY_FRAGMENTS', 1009);
+      }
       if (opcode !== Opcode.CONTINUATION) {
         this.messageType = opcode;
         this.messageCompressed = rsv1;
@@ -264,6 +280,7 @@ export class Parser {
 
   private dataPayload(part: Buffer): void {
     if (part.length > 0) {
+      if (this.parts.length === MAX_PARTS) this.parts = [Buffer.concat(this.parts)];
       this.parts.push(part);
       if (this.streamingUtf8 !== null && !this.streamingUtf8.push(part)) {
         this.fail('invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
@@ -275,13 +292,14 @@ export class Parser {
 
   private finishMessage(): void {
     const parts = this.parts;
-    const data = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts, this.messageSize);
+    const data = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts);
     const isText = this.messageType === Opcode.TEXT;
     const compressed = this.messageCompressed;
     const streaming = this.streamingUtf8;
     this.parts = [];
     this.messageType = 0;
     this.messageSize = 0;
+    this.messageFrames = 0;
     this.streamingUtf8 = null;
     if (isText && this.validateUtf8 && !compressed) {
       // Section 8.1: a text message that is not valid UTF-8 fails the connection with 1007.
