@@ -10,7 +10,7 @@ import { afterEach, test } from 'node:test';
 import ws from '../src/simple/index.js';
 import { Connection, createServer, setBinaryFragmentation, type Server } from '../src/simple/index.js';
 import { WebSocket } from '../src/index.js';
-import { closed, Inbox, openClient, within } from './fixtures/harness.js';
+import { closed, Inbox, nextEvent, within } from './fixtures/harness.js';
 
 let server: Server | undefined;
 const clients: WebSocket[] = [];
@@ -33,8 +33,8 @@ async function start(s: Server): Promise<string> {
   return `ws://127.0.0.1:${(s.socket.address() as AddressInfo).port}`;
 }
 
-async function client(url: string, protocols?: string[]): Promise<WebSocket> {
-  const c = protocols ? new WebSocket(url, protocols) : new WebSocket(url);
+async function client(url: string, protocols?: string[], origin?: string): Promise<WebSocket> {
+  const c = new WebSocket(url, protocols ?? [], origin === undefined ? {} : { origin });
   clients.push(c);
   await within(once(c, 'open'), `a connection to ${url}`);
   return c;
@@ -82,7 +82,7 @@ test('connection properties: path, headers, protocols, protocol, readyState, ser
   assert.deepEqual(server!.connections, [conn]);
 });
 
-test('selectProtocol chooses the subprotocol; none is chosen by default', async () => {
+test('selectProtocol chooses the subprotocol', async () => {
   const seen: Array<[string | null, string[]]> = [];
   const url = await start(createServer({
     selectProtocol: (conn, protocols) => {
@@ -90,25 +90,22 @@ test('selectProtocol chooses the subprotocol; none is chosen by default', async 
       return protocols.includes('b') ? 'b' : false;
     },
   }));
+  const accepted = nextConnection(server!);
   const c = await client(`${url}/x`, ['a', 'b']);
   assert.equal(c.protocol, 'b');
   assert.deepEqual(seen, [['/x', ['a', 'b']]]);
-
-  const plain = createServer();
-  const plainUrl = await start2(plain);
-  const c2 = await client(plainUrl, ['a']);
-  assert.equal(c2.protocol, '');
-  await within(new Promise<void>((resolve) => plain.close(resolve)), 'second server to close', 8000).catch(() => {});
+  assert.equal((await accepted).protocol, 'b');
 });
 
-/** Starts a second server that the test closes itself. */
-async function start2(s: Server): Promise<string> {
-  await within(new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve)), 'listening');
-  s.on('connection', (conn) => conn.on('close', () => {}));
-  const url = `ws://127.0.0.1:${(s.socket.address() as AddressInfo).port}`;
-  s.once('connection', (conn) => clients.length && conn.close());
-  return url;
-}
+test('without validProtocols or selectProtocol the connection has no subprotocol', async () => {
+  const url = await start(createServer());
+  const accepted = nextConnection(server!);
+  const c = await client(url);
+  assert.equal(c.protocol, '');
+  const conn = await accepted;
+  assert.equal(conn.protocol, undefined);
+  assert.deepEqual(conn.protocols, []);
+});
 
 test('broadcast over server.connections reaches every client (seed 002)', async () => {
   function broadcast(srv: Server, msg: string): void {
@@ -138,7 +135,7 @@ test('broadcast over server.connections reaches every client (seed 002)', async 
   }
 
   // A closed client leaves server.connections.
-  const gone = within(once(server!.connections[0]!, 'close'), 'the server side to see the close');
+  const gone = nextEvent(server!.connections[0]!, 'close');
   cs[0]!.close();
   await gone;
   assert.equal(server!.connections.length, 2);
@@ -174,15 +171,15 @@ test('send() picks text for strings and binary for buffers; callbacks run once w
   const c = await client(url);
   const inbox = new Inbox(c);
   const conn = await accepted;
-  const written = await within(new Promise<Array<Error | undefined>>((resolve) => {
-    const results: Array<Error | undefined> = [];
+  const written = await within(new Promise<Array<Error | null | undefined>>((resolve) => {
+    const results: Array<Error | null | undefined> = [];
     conn.send('text', (err) => results.push(err));
     conn.send(new Uint8Array([9, 8]), (err) => {
       results.push(err);
       resolve(results);
     });
   }), 'send callbacks');
-  assert.deepEqual(written, [undefined, undefined]);
+  assert.deepEqual(written.map((e) => e ?? null), [null, null]);
   const [a, b] = await inbox.take(2);
   assert.deepEqual([a!.isBinary, a!.data.toString()], [false, 'text']);
   assert.deepEqual([b!.isBinary, [...b!.data]], [true, [9, 8]]);
@@ -221,7 +218,7 @@ test('close codes and reasons in both directions', async () => {
   let accepted = nextConnection(server!);
   let c = await client(url);
   let conn = await accepted;
-  let serverSide = within(once(conn, 'close'), 'server close event');
+  let serverSide = nextEvent(conn, 'close');
   let clientSide = closed(c);
   conn.close(4000, 'bye now');
   assert.equal(conn.readyState, conn.CLOSING);
@@ -233,7 +230,7 @@ test('close codes and reasons in both directions', async () => {
   accepted = nextConnection(server!);
   c = await client(url);
   conn = await accepted;
-  serverSide = within(once(conn, 'close'), 'server close event');
+  serverSide = nextEvent(conn, 'close');
   c.close(1001, 'going away');
   assert.deepEqual(await serverSide, [1001, 'going away']);
 
@@ -241,7 +238,7 @@ test('close codes and reasons in both directions', async () => {
   accepted = nextConnection(server!);
   c = await client(url);
   conn = await accepted;
-  serverSide = within(once(conn, 'close'), 'server close event');
+  serverSide = nextEvent(conn, 'close');
   clientSide = closed(c);
   conn.close();
   assert.deepEqual(await clientSide, { code: 1005, reason: '' });
@@ -251,7 +248,7 @@ test('close codes and reasons in both directions', async () => {
   accepted = nextConnection(server!);
   c = await client(url);
   conn = await accepted;
-  serverSide = within(once(conn, 'close'), 'server close event');
+  serverSide = nextEvent(conn, 'close');
   c.terminate();
   assert.deepEqual(await serverSide, [1006, '']);
   assert.equal(server!.connections.length, 0);
@@ -268,12 +265,12 @@ test('sending on a closed connection reports an error without throwing', async (
   const accepted = nextConnection(server!);
   const c = await client(url);
   const conn = await accepted;
-  const serverSide = within(once(conn, 'close'), 'server close event');
+  const serverSide = nextEvent(conn, 'close');
   c.close();
   await serverSide;
   // No 'error' listener: nothing is thrown.
   conn.sendText('lost');
-  const err = await within(new Promise<Error | undefined>((resolve) => conn.sendText('lost', resolve)), 'send callback');
+  const err = await within(new Promise<Error | null | undefined>((resolve) => conn.sendText('lost', resolve)), 'send callback');
   assert.match(String(err?.message), /not open/);
   const seen: Error[] = [];
   conn.on('error', (e) => seen.push(e));
@@ -286,7 +283,7 @@ test('sendPing gets a pong event with the payload', async () => {
   const accepted = nextConnection(server!);
   await client(url);
   const conn = await accepted;
-  const pong = within(once(conn, 'pong'), 'pong');
+  const pong = nextEvent(conn, 'pong');
   conn.sendPing('are you there');
   assert.deepEqual(await pong, ['are you there']);
 });
@@ -320,6 +317,27 @@ test('server events: listening, error (port in use), close after connections end
   server = undefined;
 });
 
+test('pages from any origin may connect by default, as with nodejs-websocket; allowOrigins restricts', async () => {
+  const url = await start(createServer());
+  const c = await client(url, undefined, 'http://localhost:3000');
+  assert.equal(c.readyState, WebSocket.OPEN);
+
+  const strict = createServer({ allowOrigins: ['https://app.example'] });
+  await within(new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve)), 'listening');
+  try {
+    const strictUrl = `ws://127.0.0.1:${(strict.socket.address() as AddressInfo).port}`;
+    const refused = new WebSocket(strictUrl, { origin: 'http://localhost:3000' });
+    const err = await within(new Promise<Error>((resolve) => refused.once('error', resolve)), 'a refusal');
+    assert.match(err.message, /403/);
+    const allowed = new WebSocket(strictUrl, { origin: 'https://app.example' });
+    clients.push(allowed);
+    await within(once(allowed, 'open'), 'an allowed origin to connect');
+    allowed.terminate();
+  } finally {
+    await within(new Promise<void>((resolve) => strict.close(resolve)), 'the strict server to close');
+  }
+});
+
 test('plain HTTP requests get 426 Upgrade Required', async () => {
   const url = await start(createServer());
   const res = await within(fetch(url.replace('ws:', 'http:')), 'HTTP response');
@@ -335,11 +353,16 @@ test('messages over setMaxBufferLength are refused with 1009', async () => {
     const accepted = nextConnection(server!);
     const c = await client(url);
     const conn = await accepted;
-    const serverSide = within(once(conn, 'close'), 'server close event');
+    const errors: Error[] = [];
+    conn.on('error', (err) => errors.push(err));
+    const serverSide = nextEvent(conn, 'close');
     const clientSide = closed(c);
     c.send(Buffer.alloc(2048));
-    assert.equal((await serverSide)[0], 1009);
-    assert.equal((await clientSide).code, 1009);
+    assert.equal((await clientSide).code, 1009, 'the sender is told: message too big');
+    await serverSide;
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!.message, /payload/i);
+    assert.equal(server!.connections.length, 0);
   } finally {
     setMaxBufferLength(2 * 1024 * 1024);
   }

@@ -31,7 +31,7 @@ export function connect(url: string | URL, options?: ConnectOptions | (() => voi
     maxPayload: maxBufferLength(),
     perMessageDeflate: false,
   });
-  const parsed = new URL(ws.url);
+  const parsed = new URL(url);
   const conn = new Connection({
     server: null,
     path: parsed.pathname + parsed.search,

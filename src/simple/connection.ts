@@ -33,7 +33,7 @@ export interface ConnectionEvents {
 }
 
 /** What a send callback receives: nothing on success, the error otherwise. */
-export type SendCallback = (err?: Error) => void;
+export type SendCallback = (err?: Error | null) => void;
 
 /** @internal Facts known about a connection before its WebSocket exists. */
 export interface ConnectionInit {

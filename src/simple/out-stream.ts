@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { binaryFragmentation } from './settings.js';
 
 /** Sends one fragment; `fin` marks the last one. `cb` runs once it is written out. */
-export type SendFragment = (data: Buffer, fin: boolean, cb: (err?: Error) => void) => void;
+export type SendFragment = (data: Buffer, fin: boolean, cb: (err?: Error | null) => void) => void;
 
 export class OutStream extends Writable {
   readonly #sendFragment: SendFragment;

@@ -18,6 +18,12 @@ export interface ServerOptions extends https.ServerOptions {
   validProtocols?: string[];
   /** Picks the subprotocol (a name from `protocols`, or a falsy value for none). */
   selectProtocol?: (conn: Connection, protocols: string[]) => string | false | null | undefined;
+  /**
+   * Origins browsers may connect from (see WebSocketServer's `allowOrigins`). Default '*':
+   * like nodejs-websocket, any page may connect (seed 002's page is not served by this
+   * server). Restrict it when connections carry cookies or other ambient credentials.
+   */
+  allowOrigins?: '*' | readonly string[] | ((origin: string, req: http.IncomingMessage) => boolean);
 }
 
 /** Events of a Server and their arguments. */
@@ -50,7 +56,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   constructor(options: ServerOptions = {}, callback?: (conn: Connection) => void) {
     super();
-    const { secure, validProtocols, selectProtocol, ...tlsOptions } = options;
+    const { secure, validProtocols, selectProtocol, allowOrigins = '*', ...tlsOptions } = options;
     this.socket = secure ? https.createServer(tlsOptions) : http.createServer();
     this.socket.on('request', (_req, res: http.ServerResponse) => {
       const body = 'This is a WebSocket server: connect with a WebSocket client.\n';
@@ -64,6 +70,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#wss = new WebSocketServer({
       server: this.socket,
       maxPayload: maxBufferLength(),
+      allowOrigins,
       handleProtocols: (protocols: Set<string>, req: http.IncomingMessage) => {
         const offered = [...protocols];
         if (selectProtocol) return selectProtocol(this.#connectionFor(req), offered) || false;
@@ -109,8 +116,8 @@ export class Server extends EventEmitter<ServerEvents> {
    */
   close(callback?: () => void): this {
     if (callback) this.once('close', callback);
-    this.#wss.close();
-    this.socket.close();
+    // Not wss.close() yet: that would close the open connections, which nodejs-websocket keeps.
+    this.socket.close(() => this.#wss.close());
     return this;
   }
 

@@ -4,6 +4,7 @@
  */
 import { types } from 'node:util';
 import { WebSocket as NodeWebSocket } from '../node/index.js';
+import { isToken } from '../protocol/index.js';
 import {
   CloseEvent,
   defineInterface,
@@ -19,9 +20,6 @@ const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
-
-/** RFC 7230 tchar, the characters of a token (RFC 6455 § 4.1: Sec-WebSocket-Protocol elements). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -165,7 +163,7 @@ export class WebSocket extends EventTarget {
     // Steps 8-9: each protocol must be a token (RFC 6455 § 4.1, RFC 7230 § 3.2.6), no duplicates.
     const seen = new Set<string>();
     for (const p of protocolList) {
-      if (!TOKEN.test(p)) {
+      if (!isToken(p)) {
         throw new DOMException(
           `Failed to construct 'WebSocket': The subprotocol '${p}' is invalid (a subprotocol must be a non-empty token of ASCII letters, digits and !#$%&'*+-.^_\`|~).`,
           'SyntaxError',
