@@ -4,8 +4,8 @@ import type { WriteCallback } from '../protocol/index.js';
 
 export type { WriteCallback };
 
-/** Writes smaller than this are joined into one buffer before they reach the socket. */
-const JOIN_LIMIT = 64 * 1024;
+/** Batches up to this size are joined into one buffer; larger ones go out with writev. */
+const JOIN_LIMIT = 16 * 1024;
 
 /** Writers with queued output, flushed together once the current tick ends. */
 const dirty: SocketWriter[] = [];

@@ -52,8 +52,11 @@ export interface ConnectionOptions {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Server payloads up to this size are copied next to their header: one buffer, one write. */
-const COPY_THRESHOLD = 16 * 1024;
+/**
+ * Server payloads up to this size are copied next to their header (one small buffer); larger
+ * ones go out as header + the payload itself, gathered by writev.
+ */
+const COPY_THRESHOLD = 1024;
 
 /**
  * The sans-I/O state machine of an established connection: bytes in through `receive()`,
