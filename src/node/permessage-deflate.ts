@@ -43,6 +43,9 @@ class Limiter {
 
 let limiter: Limiter | null = null;
 
+/** Inflate streams that met a final DEFLATE block (RFC 7692 section 7.2.3.4): never reused. */
+const ended = new WeakSet<ZStream>();
+
 /**
  * zlib streams of connections that negotiated no_context_takeover keep no state between
  * messages, so they are shared: taken for one message, reset and returned.
@@ -50,6 +53,10 @@ let limiter: Limiter | null = null;
 const idleStreams = new Map<string, ZStream[]>();
 const MAX_IDLE_PER_KIND = DEFAULT_CONCURRENCY;
 
+/**
+ * zlib raises a raw deflate window of 8 bits to 9 but then keeps matches within 250 bytes
+ * (MAX_DIST = window - 262), so its output still inflates with a 256-byte window: 8 is safe.
+ */
 function createStream(kind: 'deflate' | 'inflate', bits: number, options: Record<string, unknown> | undefined): ZStream {
   const stream =
     kind === 'deflate'
@@ -57,6 +64,7 @@ function createStream(kind: 'deflate' | 'inflate', bits: number, options: Record
       : zlib.createInflateRaw({ ...options, windowBits: bits });
   // Errors are read from the stream's job; an unheard 'error' must never crash the process.
   stream.on('error', () => {});
+  stream.once('end', () => ended.add(stream));
   return stream;
 }
 
@@ -123,7 +131,8 @@ export class DeflateCompressor implements MessageCompressor {
       this.process(stream, [data, TRAILER], maxLength, (error, out) => {
         this.inflateBusy = false;
         if (error) this.inflate = null;
-        if (this.closed || this.shareInflate) this.retire('inflate');
+        // After a final block the stream is done: the next message starts a fresh one.
+        if (this.closed || this.shareInflate || ended.has(stream)) this.retire('inflate');
         release();
         cb(error, out);
       });
@@ -199,7 +208,7 @@ export class DeflateCompressor implements MessageCompressor {
     const key = this.key(kind);
     let idle = idleStreams.get(key);
     if (idle === undefined) idleStreams.set(key, (idle = []));
-    if (shared && idle.length < MAX_IDLE_PER_KIND) {
+    if (shared && !ended.has(stream) && idle.length < MAX_IDLE_PER_KIND) {
       stream.reset();
       idle.push(stream);
     } else {

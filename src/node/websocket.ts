@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import {
   Connection,
   type ConnectionEvents,
+  Hold,
   isValidWireCloseCode,
   type MessageCompressor,
   MAX_CLOSE_REASON_BYTES,
@@ -360,8 +361,8 @@ export class WebSocket extends EventEmitter {
         if (this._deferMessages) {
           // allowSynchronousEvents: false: at most one message per turn of the event loop.
           const parser = this._connection!.parser;
-          parser.pause();
-          setImmediate(() => this._paused || parser.resume());
+          parser.pause(Hold.DEFER);
+          setImmediate(() => parser.resume(Hold.DEFER));
         }
         this.emit('message', isBinary ? this.convertBinary(data) : data, isBinary);
       },

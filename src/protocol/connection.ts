@@ -2,7 +2,7 @@ import { ProtocolError } from './errors.js';
 import { isUtf8 } from './utf8.js';
 import { headerSize, Opcode, writeHeader } from './frame.js';
 import { applyMask, nextMaskKey } from './mask.js';
-import { Parser, type ParserHandler } from './parser.js';
+import { Hold, Parser, type ParserHandler } from './parser.js';
 
 /** The states of a connection (RFC 6455 sections 4 and 7; WHATWG readyState values). */
 export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -221,7 +221,7 @@ export class Connection implements ParserHandler {
     if (this.compressor === null) return; // unreachable: the parser refuses RSV1 without one
     // Inflate before reading on; messages stay in order (RFC 7692 section 7.2.2).
     const parser = this.parser;
-    parser.pause();
+    parser.pause(Hold.INFLATE);
     this.compressor.decompress(data, this.maxPayload, (error, result) => {
       if (this.readyState === ReadyState.CLOSED || parser.isStopped) return;
       if (error) {
@@ -233,7 +233,7 @@ export class Connection implements ParserHandler {
         return;
       }
       this.events.onMessage(result!, isBinary);
-      parser.resume();
+      parser.resume(Hold.INFLATE);
     });
   }
 

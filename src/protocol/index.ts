@@ -29,7 +29,7 @@ export {
 } from './handshake.js';
 export { formatExtension, isToken, listHas, parseExtensions, parseProtocolList, splitList, type ExtensionOffer } from './http-tokens.js';
 export { applyMask, nextMaskKey } from './mask.js';
-export { Parser, type ParserHandler, type ParserOptions } from './parser.js';
+export { Hold, Parser, type ParserHandler, type ParserOptions } from './parser.js';
 export { isUtf8, Utf8Validator } from './utf8.js';
 export {
   acceptOffer,

@@ -40,6 +40,9 @@ export const DEFAULT_MAX_FRAGMENTS = 131_072;
 const MAX_PARTS = 1024;
 
 const EMPTY = Buffer.alloc(0);
+
+/** Holders of a parser pause: each resumes only its own hold. */
+export const Hold = { USER: 1, INFLATE: 2, DEFER: 4 } as const;
 const MAX_SAFE_HIGH = 0x1fffff; // high 32 bits of Number.MAX_SAFE_INTEGER
 
 /**
@@ -81,7 +84,8 @@ export class Parser {
   private validator: Utf8Validator | null = null;
 
   private stopped = false;
-  private paused = false;
+  /** Who holds the parser paused: a bit per holder (see `Hold`); events flow when 0. */
+  private holds = 0;
   private backlog: Buffer[] = [];
 
   constructor(handler: ParserHandler, options: ParserOptions) {
@@ -100,22 +104,25 @@ export class Parser {
   /** Feeds bytes received from the peer. */
   push(chunk: Buffer): void {
     if (this.stopped || chunk.length === 0) return;
-    if (this.paused) {
+    if (this.holds !== 0) {
       this.backlog.push(chunk);
       return;
     }
     this.consume(chunk);
   }
 
-  /** Stops delivering events after the current one; input is kept until `resume()`. */
-  pause(): void {
-    this.paused = true;
+  /**
+   * Stops delivering events after the current one; input is kept until every holder that
+   * paused has resumed (the application, an inflate in progress, deferred events).
+   */
+  pause(hold: number = Hold.USER): void {
+    this.holds |= hold;
   }
 
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    while (!this.paused && !this.stopped && this.backlog.length > 0) this.consume(this.backlog.shift()!);
+  resume(hold: number = Hold.USER): void {
+    if ((this.holds & hold) === 0) return;
+    this.holds &= ~hold;
+    while (this.holds === 0 && !this.stopped && this.backlog.length > 0) this.consume(this.backlog.shift()!);
   }
 
   /** Discards all state; no further events. */
@@ -159,7 +166,7 @@ export class Parser {
       else this.dataPayload(part);
       if (this.remaining === 0) this.inPayload = false;
       if (this.stopped) return;
-      if (this.paused) {
+      if (this.holds !== 0) {
         if (pos < len) this.backlog.unshift(chunk.subarray(pos));
         return;
       }

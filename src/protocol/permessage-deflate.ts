@@ -46,9 +46,6 @@ interface ParsedParams {
   clientMaxWindowBits: number | true | undefined;
 }
 
-/** zlib compresses with a window of at least 9 bits, so we never agree to compress with 8. */
-const MIN_COMPRESS_BITS = 9;
-
 /** A window size value: 1*DIGIT between 8 and 15 (section 7.1.2.1), no leading zeros or signs. */
 function windowBits(value: string | true): number | null {
   if (value === true || !/^(8|9|1[0-5])$/.test(value)) return null;
@@ -151,7 +148,6 @@ export function acceptOffer(
     // server_max_window_bits (7.1.2.1): the offer caps our window; our option may lower it.
     let serverBits = p.serverMaxWindowBits ?? 15;
     if (typeof options.serverMaxWindowBits === 'number') serverBits = Math.min(serverBits, options.serverMaxWindowBits);
-    if (serverBits < MIN_COMPRESS_BITS) continue;
 
     // client_max_window_bits (7.1.2.2): only answered if offered; a limit of ours needs the client's support.
     let clientBits = 15;
@@ -203,10 +199,11 @@ export function acceptResponse(
     if (options.clientMaxWindowBits === false) {
       return { ok: false, message: 'The server sent client_max_window_bits, which was not offered' };
     }
-    clientBits = Math.min(clientBits, p.clientMaxWindowBits as number);
-  }
-  if (clientBits < MIN_COMPRESS_BITS) {
-    return { ok: false, message: 'client_max_window_bits=8 is not supported by zlib for compression' };
+    // Section 7.1.2.2: the answer may lower the value we offered, never raise it.
+    if ((p.clientMaxWindowBits as number) > clientBits) {
+      return { ok: false, message: 'The server chose a larger client_max_window_bits than offered' };
+    }
+    clientBits = p.clientMaxWindowBits as number;
   }
   return {
     ok: true,
