@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
+import net, { type Socket } from 'node:net';
 import {
   acceptHeaders,
   acceptOffer,
@@ -10,11 +10,12 @@ import {
   type MessageCompressor,
   PERMESSAGE_DEFLATE,
   type PerMessageDeflateOptions,
-  rejectionResponse,
   serializeResponse,
   validateDeflateOptions,
 } from '../protocol/index.js';
 import { DeflateCompressor } from './permessage-deflate.js';
+import { refuseHandshake } from './refuse.js';
+import { createUpgradeServer } from './upgrade-server.js';
 import { type ConnectionSettings, DEFAULT_MAX_PAYLOAD, WebSocket } from './websocket.js';
 
 /** What `verifyClient` receives (as in `ws`). */
@@ -72,6 +73,7 @@ export interface ServerOptions extends ConnectionSettings {
 /** Defaults of the limits (python-websockets uses the same header count). */
 export const DEFAULT_MAX_HEADER_COUNT = 128;
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
+export const DEFAULT_MAX_HEADER_SIZE = 16 * 1024;
 
 const RUNNING = 0;
 const CLOSING = 1;
@@ -88,7 +90,10 @@ export class WebSocketServer extends EventEmitter {
   readonly options: ServerOptions & { maxPayload: number };
   /** Every open connection (for maxConnections and a graceful close). */
   private readonly _open = new Set<WebSocket>();
+  /** A user's http/https server (`server` option). */
   private _server: http.Server | import('node:https').Server | null = null;
+  /** Our own TCP server (`port` option). */
+  private _internal: net.Server | null = null;
   private _removeListeners: (() => void) | null = null;
   private _state = RUNNING;
   private _shouldEmitClose = false;
@@ -111,20 +116,18 @@ export class WebSocketServer extends EventEmitter {
       throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
     }
     if (opts.port != null) {
-      const timeout = opts.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-      const serverOptions: http.ServerOptions = {
-        // A client that sends half a request and stalls is answered 408 and dropped.
-        headersTimeout: timeout,
-        requestTimeout: timeout,
-        connectionsCheckingInterval: Math.min(1000, timeout),
-      };
-      if (opts.maxHeaderSize !== undefined) serverOptions.maxHeaderSize = opts.maxHeaderSize;
-      this._server = http.createServer(serverOptions, (req, res) => {
-        const body = http.STATUS_CODES[426]!;
-        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
-        res.end(body);
-      });
-      this._server.listen(opts.port, opts.host, opts.backlog, callback);
+      const server = createUpgradeServer(
+        {
+          maxHeaderSize: opts.maxHeaderSize ?? DEFAULT_MAX_HEADER_SIZE,
+          maxHeaderCount: opts.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT,
+          handshakeTimeout: opts.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+        },
+        (req, socket, head) => this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req)),
+      );
+      server.on('listening', () => this.emit('listening'));
+      server.on('error', (error) => this.emit('error', error));
+      this._internal = server;
+      server.listen(opts.port, opts.host, opts.backlog, callback);
     } else if (opts.server) {
       this._server = opts.server;
     }
@@ -156,8 +159,7 @@ export class WebSocketServer extends EventEmitter {
   /** The bound address of the server this instance listens with. */
   address(): ReturnType<http.Server['address']> {
     if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
-    if (this._server === null) return null;
-    return this._server.address();
+    return (this._internal ?? this._server)?.address() ?? null;
   }
 
   /**
@@ -173,13 +175,14 @@ export class WebSocketServer extends EventEmitter {
     }
     if (this._state === CLOSING) return;
     this._state = CLOSING;
-    const server = this._server;
     this._removeListeners?.();
     this._removeListeners = null;
     this._server = null;
     for (const ws of this._open) if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
-    if (this.options.port != null && server !== null) {
-      server.close(() => this.emitClose());
+    const internal = this._internal;
+    if (internal !== null) {
+      // net.Server's close callback waits for every connection to end.
+      internal.close(() => this.emitClose());
       return;
     }
     if (this._open.size > 0) this._shouldEmitClose = true;
@@ -214,21 +217,21 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     if (!this.shouldHandle(req)) {
-      abortHandshake(socket, 400);
+      refuseHandshake(socket, 400);
       return;
     }
     const info = check.info;
     // Counted, not only sized: many tiny headers cost memory too (ws CVE-2024-37890).
     if (req.rawHeaders.length / 2 > (this.options.maxHeaderCount ?? DEFAULT_MAX_HEADER_COUNT)) {
-      abortHandshake(socket, 431, 'Too many header lines');
+      refuseHandshake(socket, 431, 'Too many header lines');
       return;
     }
     if (info.origin !== undefined && !this.originAllowed(info.origin, req)) {
-      abortHandshake(socket, 403, 'Origin not allowed');
+      refuseHandshake(socket, 403, 'Origin not allowed');
       return;
     }
     if (this.options.maxConnections !== undefined && this._open.size >= this.options.maxConnections) {
-      abortHandshake(socket, 503, 'Too many connections');
+      refuseHandshake(socket, 503, 'Too many connections');
       return;
     }
     const verifyClient = this.options.verifyClient;
@@ -240,13 +243,13 @@ export class WebSocketServer extends EventEmitter {
       };
       if (verifyClient.length === 2) {
         (verifyClient as (i: VerifyClientInfo, c: VerifyClientCallback) => void)(clientInfo, (verified, code, message, headers) => {
-          if (!verified) abortHandshake(socket, code ?? 401, message, headers);
+          if (!verified) refuseHandshake(socket, code ?? 401, message, headers);
           else this.completeUpgrade(info.key, info.protocols, info.extensions, req, socket, head, cb);
         });
         return;
       }
       if (!(verifyClient as (i: VerifyClientInfo) => boolean)(clientInfo)) {
-        abortHandshake(socket, 401);
+        refuseHandshake(socket, 401);
         return;
       }
     }
@@ -274,7 +277,7 @@ export class WebSocketServer extends EventEmitter {
       );
     }
     if (this._state > RUNNING) {
-      abortHandshake(socket, 503);
+      refuseHandshake(socket, 503);
       return;
     }
     let protocol: string | undefined;
@@ -328,7 +331,7 @@ export class WebSocketServer extends EventEmitter {
       this.emit('wsClientError', error, socket, req);
       return;
     }
-    abortHandshake(socket, status, message, headers);
+    refuseHandshake(socket, status, message, headers);
   }
 
   /** RFC 6455 section 10.2: the Origin of a browser's request, checked against the allow list. */
@@ -356,21 +359,4 @@ export class WebSocketServer extends EventEmitter {
 
 function onSocketError(this: Duplex): void {
   this.destroy();
-}
-
-/** Writes an HTTP error response and closes the socket. */
-function abortHandshake(
-  socket: Duplex,
-  status: number,
-  message?: string,
-  headers?: http.OutgoingHttpHeaders,
-): void {
-  const statusText = http.STATUS_CODES[status] ?? 'Error';
-  const body = message ?? statusText;
-  const extra: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) {
-    if (value !== undefined) extra[name] = Array.isArray(value) ? value.join(', ') : String(value);
-  }
-  socket.once('finish', () => socket.destroy());
-  socket.end(rejectionResponse(status, statusText, body, extra));
 }

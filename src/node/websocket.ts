@@ -226,6 +226,8 @@ export class WebSocket extends EventEmitter {
       }
     });
     if (options.heartbeatInterval && options.heartbeatInterval > 0) this.startHeartbeat(options.heartbeatInterval);
+    // A socket handed over paused (by the handshake reader) must flow again.
+    if (socket.readableFlowing !== true) socket.resume();
     socket.on('end', () => this.onSocketEnd());
     socket.on('error', () => this.onSocketError());
     socket.on('close', () => this.onSocketClose());

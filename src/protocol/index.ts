@@ -40,3 +40,4 @@ export {
   type DeflateParams,
   type PerMessageDeflateOptions,
 } from './permessage-deflate.js';
+export { RequestHeadParser, type HeadLimits, type HeadResult, type RequestHead } from './http-request.js';
