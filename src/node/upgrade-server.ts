@@ -50,6 +50,8 @@ export function createUpgradeServer(
     };
     socket.on('data', onData);
     socket.on('error', onError);
+    // A client that leaves mid-request frees its timer (and the partial head) at once.
+    socket.once('close', () => clearTimeout(timer));
   });
 }
 

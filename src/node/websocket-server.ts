@@ -181,12 +181,11 @@ export class WebSocketServer extends EventEmitter {
     for (const ws of this._open) if (ws.readyState === WebSocket.OPEN) ws.close(1001, 'Server shutting down');
     const internal = this._internal;
     if (internal !== null) {
-      // net.Server's close callback waits for every connection to end.
-      internal.close(() => this.emitClose());
+      // 'close' once the listener is closed and every connection has emitted its own 'close'.
+      internal.close(() => this.emitCloseWhenEmpty());
       return;
     }
-    if (this._open.size > 0) this._shouldEmitClose = true;
-    else process.nextTick(() => this.emitClose());
+    this.emitCloseWhenEmpty();
   }
 
   /** Whether this server accepts the request (the `path` option). */
@@ -348,6 +347,11 @@ export class WebSocketServer extends EventEmitter {
     if (typeof allow === 'function') return allow(origin, req);
     if (Array.isArray(allow)) return allow.some((o) => o.toLowerCase() === origin.toLowerCase());
     return false;
+  }
+
+  private emitCloseWhenEmpty(): void {
+    if (this._open.size > 0) this._shouldEmitClose = true;
+    else process.nextTick(() => this.emitClose());
   }
 
   private emitClose(): void {

@@ -5,6 +5,7 @@ import {
   Connection,
   type ConnectionEvents,
   Hold,
+  isUtf8,
   isValidWireCloseCode,
   type MessageCompressor,
   MAX_CLOSE_REASON_BYTES,
@@ -66,13 +67,10 @@ export const DEFAULT_CLOSE_TIMEOUT = 30_000;
 /** Bytes queued for a slow peer before `onBufferFull` applies. */
 export const DEFAULT_MAX_BUFFERED_AMOUNT = 64 * 1024 * 1024;
 
-interface QueuedSend {
-  data: SendData;
-  binary: boolean;
-  fin: boolean;
-  compress: boolean;
-  cb: WriteCallback | undefined;
-}
+/** A send (or the close after it) waiting behind a Blob being read. */
+type QueuedItem =
+  | { payload: Buffer | string | Blob; binary: boolean; fin: boolean; compress: boolean; cb: WriteCallback | undefined }
+  | { close: true; code: number | undefined; reason: Buffer | string | undefined };
 
 /**
  * A WebSocket connection, client or server side, with the public API of the `ws` package:
@@ -109,7 +107,11 @@ export class WebSocket extends EventEmitter {
   private _closeTimeout = DEFAULT_CLOSE_TIMEOUT;
   private _bufferedAfterClose = 0;
   private _errorEmitted = false;
-  private _sendQueue: QueuedSend[] | null = null;
+  private _sendQueue: QueuedItem[] | null = null;
+  /** An outgoing fragmented message is open (its first frame went out). */
+  private _fragmenting = false;
+  /** The first frame of the open outgoing message was dropped (onBufferFull 'drop'): drop the rest. */
+  private _dropping = false;
   private _deferMessages = false;
   private _maxBuffered = DEFAULT_MAX_BUFFERED_AMOUNT;
   private _dropWhenFull = false;
@@ -202,6 +204,7 @@ export class WebSocket extends EventEmitter {
       maxFragments: options.maxFragments,
       skipUtf8Validation: options.skipUTF8Validation === true,
       autoPong: options.autoPong !== false,
+      isBackpressured: () => this.bufferedAmount > this._maxBuffered,
     });
     this._socket = socket;
     this._writer = writer;
@@ -254,13 +257,13 @@ export class WebSocket extends EventEmitter {
     const binary = options?.binary ?? typeof data !== 'string';
     const fin = options?.fin ?? true;
     const compress = options?.compress ?? true;
-    if (this._sendQueue !== null || isBlob(data)) {
-      this.enqueueSend({ data, binary, fin, compress, cb });
+    // Converted now, so a bad argument throws here even when the send has to wait.
+    const payload = isBlob(data) ? data : toPayload(data);
+    if (this._sendQueue !== null || isBlob(payload)) {
+      this.enqueue({ payload, binary, fin, compress, cb });
       return;
     }
-    const payload = toPayload(data);
-    if (this.wouldOverflow(payload, cb)) return;
-    this._connection!.send(payload, binary, fin, compress, cb);
+    this.deliver(payload, binary, fin, compress, cb);
   }
 
   /** Sends a Ping frame (RFC 6455 section 5.5.2) with at most 125 bytes of data. */
@@ -297,8 +300,17 @@ export class WebSocket extends EventEmitter {
     if (reasonBytes !== undefined && Buffer.byteLength(reasonBytes) > MAX_CLOSE_REASON_BYTES) {
       throw new RangeError('The message must not be greater than 123 bytes');
     }
+    // RFC 6455 section 5.5.1: the reason is UTF-8 (a peer would fail the connection with 1007).
+    if (Buffer.isBuffer(reasonBytes) && !isUtf8(reasonBytes)) throw new TypeError('The close reason must be valid UTF-8');
     this._readyState = ReadyState.CLOSING;
-    connection.close(code, code === undefined ? undefined : reasonBytes);
+    const reasonToSend = code === undefined ? undefined : reasonBytes;
+    // RFC 6455 section 5.5.1: no data after the Close frame, so it waits for queued sends.
+    if (this._sendQueue !== null) this._sendQueue.push({ close: true, code, reason: reasonToSend });
+    else this.sendClose(code, reasonToSend);
+  }
+
+  private sendClose(code: number | undefined, reason: Buffer | string | undefined): void {
+    this._connection!.close(code, reason);
     this.startCloseTimer();
   }
 
@@ -460,17 +472,30 @@ export class WebSocket extends EventEmitter {
   }
 
   /**
-   * The slow-consumer check: would this send push the queue past `maxBufferedAmount` while
-   * data is already waiting? Applies `onBufferFull` and returns true if the send must not go.
+   * Hands a message (or fragment) to the connection, applying `maxBufferedAmount` per whole
+   * message: a message whose first frame was dropped is dropped whole, and one whose first
+   * frame went out is finished (RFC 6455 section 5.4: fragments are not interleaved or lost).
    */
-  private wouldOverflow(payload: Buffer | string, cb: WriteCallback | undefined): boolean {
+  private deliver(payload: Buffer | string, binary: boolean, fin: boolean, compress: boolean, cb: WriteCallback | undefined): void {
+    if (this._dropping) {
+      if (fin) this._dropping = false;
+      if (cb !== undefined) process.nextTick(cb, bufferFullError());
+      return;
+    }
+    if (!this._fragmenting && this.wouldOverflow(payload)) {
+      if (cb !== undefined) process.nextTick(cb, bufferFullError());
+      if (this._dropWhenFull) this._dropping = !fin;
+      else this.bufferFull();
+      return;
+    }
+    this._fragmenting = !fin;
+    this._connection!.send(payload, binary, fin, compress, cb);
+  }
+
+  /** Would this send push the queue past `maxBufferedAmount` while data is already waiting? */
+  private wouldOverflow(payload: Buffer | string): boolean {
     const queued = this.bufferedAmount;
-    if (queued === 0) return false;
-    if (queued + payload.length <= this._maxBuffered) return false;
-    const error = Object.assign(new Error('Send buffer limit exceeded (maxBufferedAmount)'), { code: 'WS_ERR_BUFFER_FULL' });
-    if (cb !== undefined) process.nextTick(cb, error);
-    if (!this._dropWhenFull) this.bufferFull();
-    return true;
+    return queued > 0 && queued + payload.length > this._maxBuffered;
   }
 
   /** onBufferFull 'close': RFC 6455 status 1008, then the close timer drops a peer that never reads. */
@@ -500,39 +525,41 @@ export class WebSocket extends EventEmitter {
     if (cb !== undefined) process.nextTick(cb, notOpenError(this._readyState));
   }
 
-  /** Sends wait in order behind a Blob whose bytes are being read. */
-  private enqueueSend(item: QueuedSend): void {
+  /** Sends (and a close) wait in order behind a Blob whose bytes are being read. */
+  private enqueue(item: QueuedItem): void {
     if (this._sendQueue !== null) {
       this._sendQueue.push(item);
       return;
     }
     this._sendQueue = [item];
-    void this.drainSendQueue();
+    void this.drainQueue();
   }
 
-  private async drainSendQueue(): Promise<void> {
+  private async drainQueue(): Promise<void> {
     const queue = this._sendQueue!;
     while (queue.length > 0) {
       const item = queue[0]!;
-      let payload: Buffer | string;
-      if (isBlob(item.data)) {
+      if ('close' in item) {
+        queue.shift();
+        if (this._readyState !== ReadyState.CLOSED) this.sendClose(item.code, item.reason);
+        continue;
+      }
+      let payload = item.payload;
+      if (isBlob(payload)) {
         try {
-          payload = Buffer.from(await item.data.arrayBuffer());
+          payload = Buffer.from(await payload.arrayBuffer());
         } catch (error) {
           queue.shift();
           if (item.cb) item.cb(error as Error);
           continue;
         }
-      } else {
-        payload = toPayload(item.data);
       }
       queue.shift();
-      if (this._readyState !== ReadyState.OPEN) {
+      if (this._connection === null || this._connection.readyState !== ReadyState.OPEN) {
         this.sendAfterClose(payload, item.cb);
         continue;
       }
-      if (this.wouldOverflow(payload, item.cb)) continue;
-      this._connection!.send(payload, item.binary, item.fin, item.compress, item.cb);
+      this.deliver(payload, item.binary, item.fin, item.compress, item.cb);
     }
     this._sendQueue = null;
   }
@@ -542,6 +569,10 @@ for (const [i, name] of STATE_NAMES.entries()) {
   Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value: i });
 }
 defineOnAttributes(WebSocket.prototype);
+
+function bufferFullError(): Error {
+  return Object.assign(new Error('Send buffer limit exceeded (maxBufferedAmount)'), { code: 'WS_ERR_BUFFER_FULL' });
+}
 
 function notOpenError(state: number): Error {
   return new Error(`WebSocket is not open: readyState ${state} (${STATE_NAMES[state]})`);

@@ -8,15 +8,13 @@
  * 4000-4999 are private use (section 7.4.2). Everything else is invalid on the wire.
  */
 export function isValidWireCloseCode(code: number): boolean {
-  return (
-    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
-    (code >= 3000 && code <= 4999)
-  );
+  if (!Number.isInteger(code)) return false;
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 }
 
 /** Close codes an application may pass to the WHATWG `close()` (WHATWG "close()" step 1). */
 export function isValidWebCloseCode(code: number): boolean {
-  return code === 1000 || (code >= 3000 && code <= 4999);
+  return code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
 }
 
 /** The longest close reason that fits in a control frame: 125 - 2 bytes of code. */

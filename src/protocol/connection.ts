@@ -49,6 +49,12 @@ export interface ConnectionOptions {
   skipUtf8Validation: boolean;
   /** Answer pings with pongs automatically (section 5.5.2). */
   autoPong: boolean;
+  /**
+   * Whether output is backed up: automatic pongs are then skipped (section 5.5.3 lets an
+   * endpoint answer only the latest ping), so a ping flood from a peer that does not read
+   * cannot grow the output.
+   */
+  isBackpressured?: () => boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -79,6 +85,7 @@ export class Connection implements ParserHandler {
   private readonly events: ConnectionEvents;
   private readonly write: WriteFunction;
   private readonly autoPong: boolean;
+  private readonly isBackpressured: (() => boolean) | undefined;
   private readonly masking: boolean;
   private readonly maxPayload: number;
   private readonly validateUtf8: boolean;
@@ -97,6 +104,7 @@ export class Connection implements ParserHandler {
     this.events = events;
     this.write = write;
     this.autoPong = options.autoPong;
+    this.isBackpressured = options.isBackpressured;
     this.maxPayload = options.maxPayload;
     this.validateUtf8 = !options.skipUtf8Validation;
     this.masking = options.role === 'client'; // section 5.1: clients mask, servers do not
@@ -239,7 +247,7 @@ export class Connection implements ParserHandler {
 
   onPing(data: Buffer): void {
     // Section 5.5.2: answer with a Pong carrying the same data, unless we are closing.
-    if (this.autoPong && this.readyState === ReadyState.OPEN) this.pong(data);
+    if (this.autoPong && this.readyState === ReadyState.OPEN && !this.isBackpressured?.()) this.pong(data);
     this.events.onPing(data);
   }
 

@@ -34,10 +34,13 @@ export interface ParserOptions {
 /** Default cap on the frames of one message (Autobahn 9.x sends 4 MiB in 64-byte frames: 65,536). */
 export const DEFAULT_MAX_FRAGMENTS = 131_072;
 /**
- * A message held as more than this many pieces is compacted into one buffer, so memory
- * follows bytes, not the number of reads or frames (ws CVE-2026-48779 class).
+ * Small pieces of a message (from tiny frames or reads) are merged in groups of this many,
+ * so memory follows bytes, not the number of pieces (ws CVE-2026-48779 class). Each byte is
+ * copied about once; large pieces are kept as they are.
  */
-const MAX_PARTS = 1024;
+const MERGE_GROUP = 1024;
+/** Pieces averaging at least this many bytes are not worth merging. */
+const SMALL_PIECE = 4096;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -77,6 +80,9 @@ export class Parser {
   private messageType = 0; // 0: none, Opcode.TEXT or Opcode.BINARY
   private messageCompressed = false;
   private parts: Buffer[] = [];
+  /** Index of the first piece not yet considered for merging, and the bytes from there on. */
+  private mergeFrom = 0;
+  private mergeBytes = 0;
   private messageSize = 0;
   private messageFrames = 0;
   /** Non-null while a text message is validated piece by piece (fail fast). */
@@ -287,14 +293,29 @@ export class Parser {
 
   private dataPayload(part: Buffer): void {
     if (part.length > 0) {
-      if (this.parts.length === MAX_PARTS) this.parts = [Buffer.concat(this.parts)];
       this.parts.push(part);
+      this.mergeBytes += part.length;
+      if (this.parts.length - this.mergeFrom === MERGE_GROUP) this.mergeParts();
       if (this.streamingUtf8 !== null && !this.streamingUtf8.push(part)) {
         this.fail('invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
         return;
       }
     }
     if (this.remaining === 0 && this.fin) this.finishMessage();
+  }
+
+  /** Merges the last group of pieces into one buffer if they are small. */
+  private mergeParts(): void {
+    const parts = this.parts;
+    if (this.mergeBytes < MERGE_GROUP * SMALL_PIECE) {
+      const merged = Buffer.concat(parts.slice(this.mergeFrom), this.mergeBytes);
+      parts.length = this.mergeFrom;
+      parts.push(merged);
+      // After MERGE_GROUP merged groups, fold them together too (rare: a million pieces).
+      if (parts.length === MERGE_GROUP) this.parts = [Buffer.concat(parts)];
+    }
+    this.mergeFrom = this.parts.length;
+    this.mergeBytes = 0;
   }
 
   private finishMessage(): void {
@@ -304,6 +325,8 @@ export class Parser {
     const compressed = this.messageCompressed;
     const streaming = this.streamingUtf8;
     this.parts = [];
+    this.mergeFrom = 0;
+    this.mergeBytes = 0;
     this.messageType = 0;
     this.messageSize = 0;
     this.messageFrames = 0;

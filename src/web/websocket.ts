@@ -4,7 +4,7 @@
  */
 import { types } from 'node:util';
 import { WebSocket as NodeWebSocket } from '../node/index.js';
-import { isToken } from '../protocol/index.js';
+import { isToken, isValidWebCloseCode } from '../protocol/index.js';
 import {
   CloseEvent,
   defineInterface,
@@ -338,7 +338,7 @@ export class WebSocket extends EventTarget {
     const reasonValue = reason === undefined ? undefined : toUSVString(reason);
 
     // WHATWG 'close()' step 1.
-    if (codeValue !== undefined && codeValue !== 1000 && !(codeValue >= 3000 && codeValue <= 4999)) {
+    if (codeValue !== undefined && !isValidWebCloseCode(codeValue)) {
       throw new DOMException(
         `Failed to execute 'close' on 'WebSocket': The close code must be either 1000, or between 3000 and 4999. ${codeValue} is neither.`,
         'InvalidAccessError',
