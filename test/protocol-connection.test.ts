@@ -1,18 +1,39 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Connection, type ConnectionEvents, ReadyState } from '../src/protocol/index.ts';
+import { Connection, type ProtocolError, ReadyState } from '../src/protocol/index.ts';
+
+/** A Connection whose output is an array and whose events go to a log. */
+class LoggedConnection extends Connection {
+  readonly out: Buffer[] = [];
+  constructor(
+    private readonly name: string,
+    private readonly log: string[],
+  ) {
+    super({ role: name as 'client' | 'server', maxPayload: 0, skipUtf8Validation: false, autoPong: true });
+  }
+  protected write(data: Buffer): void {
+    this.out.push(Buffer.from(data));
+  }
+  protected handleMessage(d: Buffer, b: boolean): void {
+    this.log.push(`${this.name} message ${b ? 'binary' : 'text'} ${d.toString()}`);
+  }
+  protected handlePing(d: Buffer): void {
+    this.log.push(`${this.name} ping ${d.toString()}`);
+  }
+  protected handlePong(d: Buffer): void {
+    this.log.push(`${this.name} pong ${d.toString()}`);
+  }
+  protected handlePeerClose(code: number, reason: Buffer): void {
+    this.log.push(`${this.name} peer-close ${code} ${reason.toString()}`);
+  }
+  protected handleProtocolError(e: ProtocolError): void {
+    this.log.push(`${this.name} error ${e.closeCode}`);
+  }
+}
 
 function endpoint(role: 'client' | 'server', log: string[]) {
-  const out: Buffer[] = [];
-  const events: ConnectionEvents = {
-    onMessage: (d, b) => log.push(`${role} message ${b ? 'binary' : 'text'} ${d.toString()}`),
-    onPing: (d) => log.push(`${role} ping ${d.toString()}`),
-    onPong: (d) => log.push(`${role} pong ${d.toString()}`),
-    onPeerClose: (code, reason) => log.push(`${role} peer-close ${code} ${reason.toString()}`),
-    onProtocolError: (e) => log.push(`${role} error ${e.closeCode}`),
-  };
-  const conn = new Connection(events, (b) => out.push(Buffer.from(b)), { role, maxPayload: 0, skipUtf8Validation: false, autoPong: true });
-  return { conn, out };
+  const conn = new LoggedConnection(role, log);
+  return { conn, out: conn.out };
 }
 
 /** Delivers everything each side wrote to the other until both are quiet. */

@@ -27,7 +27,7 @@ function collect(options: Partial<{ expectMasked: boolean; maxPayload: number; s
   return { parser, events };
 }
 
-const KEY = new Uint8Array([0x37, 0xfa, 0x21, 0x3d]);
+const KEY = 0x37fa213d;
 const hex = (s: string | Uint8Array) => Buffer.from(s).toString('hex');
 
 describe('frame parser (RFC 6455 section 5)', () => {
@@ -189,7 +189,7 @@ describe('parser properties (fast-check)', () => {
         (messages, masked, cuts) => {
           const frames: Buffer[] = [];
           const expected: Event[] = [];
-          const mask = () => (masked ? new Uint8Array([cuts.length, 0x5a, 0xa5, 0xff]) : null);
+          const mask = () => (masked ? ((cuts.length << 24) | 0x5aa5ff) >>> 0 : null);
           for (const m of messages) {
             const payload = m.binary ? Buffer.from(m.bytes) : Buffer.from(m.text);
             const step = Math.ceil(payload.length / m.fragments) || 1;

@@ -30,12 +30,15 @@ export function createUpgradeServer(
       clearTimeout(timer);
       socket.destroy();
     };
+    // A client that leaves mid-request frees its timer (and the partial head) at once.
+    const onClose = (): void => clearTimeout(timer);
     const onData = (chunk: Buffer): void => {
       const result = parser.push(chunk);
       if (result.state === 'partial') return;
       clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('error', onError);
+      socket.removeListener('close', onClose); // nothing of the handshake outlives it
       socket.pause(); // until the WebSocket takes over the socket
       if (result.state === 'error') {
         refuseHandshake(socket, result.status, result.message);
@@ -50,8 +53,7 @@ export function createUpgradeServer(
     };
     socket.on('data', onData);
     socket.on('error', onError);
-    // A client that leaves mid-request frees its timer (and the partial head) at once.
-    socket.once('close', () => clearTimeout(timer));
+    socket.once('close', onClose);
   });
 }
 

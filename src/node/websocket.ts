@@ -2,8 +2,6 @@ import { EventEmitter } from 'node:events';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import {
-  Connection,
-  type ConnectionEvents,
   Hold,
   isUtf8,
   isValidWireCloseCode,
@@ -16,7 +14,19 @@ import {
 } from '../protocol/index.js';
 import { type ClientOptions, startClientHandshake } from './client-handshake.js';
 import { addEventListener, defineOnAttributes, type EventHandler, removeEventListener } from './event-target.js';
-import { SocketWriter, type WriteCallback } from './socket-writer.js';
+import {
+  type ConnectionOwner,
+  kAfterRead,
+  kBackpressured,
+  kMessage,
+  kPeerClose,
+  kProtocolError,
+  kSocketClose,
+  kSocketEnd,
+  kSocketError,
+  SocketConnection,
+} from './socket-connection.js';
+import type { WriteCallback } from '../protocol/index.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments';
 export type { ClientOptions } from './client-handshake.js';
@@ -100,8 +110,7 @@ export class WebSocket extends EventEmitter {
   _url: string | undefined;
   private _isServer = true;
   private _socket: Socket | null = null;
-  private _connection: Connection | null = null;
-  private _writer: SocketWriter | null = null;
+  private _connection: SocketConnection | null = null;
   private _paused = false;
   private _closeTimer: NodeJS.Timeout | null = null;
   private _closeTimeout = DEFAULT_CLOSE_TIMEOUT;
@@ -116,8 +125,7 @@ export class WebSocket extends EventEmitter {
   private _maxBuffered = DEFAULT_MAX_BUFFERED_AMOUNT;
   private _dropWhenFull = false;
   private _heartbeat: NodeJS.Timeout | null = null;
-  /** Something arrived from the peer since the last heartbeat ping. */
-  private _alive = true;
+
   /** The client's handshake request while CONNECTING. */
   _req: ClientRequest | null = null;
 
@@ -149,7 +157,8 @@ export class WebSocket extends EventEmitter {
   get bufferedAmount(): number {
     const socket = this._socket;
     if (socket === null) return this._bufferedAfterClose;
-    return socket.writableLength + this._writer!.queuedBytes + this._connection!.pendingBytes + this._bufferedAfterClose;
+    const connection = this._connection!;
+    return socket.writableLength + connection.queuedBytes + connection.pendingBytes + this._bufferedAfterClose;
   }
 
   /** The negotiated extensions' names, comma-separated (as in `ws`). */
@@ -197,17 +206,14 @@ export class WebSocket extends EventEmitter {
     head: Buffer,
     options: ConnectionSettings & { protocol?: string; extensions?: string; compressor?: MessageCompressor },
   ): void {
-    const writer = new SocketWriter(socket);
-    const connection = new Connection(this.connectionEvents(), writer.write, {
+    const connection = new SocketConnection(socket, this as ConnectionOwner, {
       role: this._isServer ? 'server' : 'client',
       maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
       maxFragments: options.maxFragments,
       skipUtf8Validation: options.skipUTF8Validation === true,
       autoPong: options.autoPong !== false,
-      isBackpressured: () => this.bufferedAmount > this._maxBuffered,
     });
     this._socket = socket;
-    this._writer = writer;
     this._connection = connection;
     if (options.compressor) connection.useCompressor(options.compressor);
     this._closeTimeout = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
@@ -216,24 +222,8 @@ export class WebSocket extends EventEmitter {
     this._deferMessages = options.allowSynchronousEvents === false;
     this._maxBuffered = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT;
     this._dropWhenFull = options.onBufferFull === 'drop';
-
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
-    if (head.length > 0) socket.unshift(head);
-    socket.on('data', (chunk: Buffer) => {
-      this._alive = true;
-      connection.receive(chunk);
-      // Replies to a ping flood count too: a peer that sends but never reads is cut off.
-      if (!this._dropWhenFull && this._readyState === ReadyState.OPEN && this.bufferedAmount > this._maxBuffered) {
-        this.bufferFull();
-      }
-    });
+    connection.attach(head);
     if (options.heartbeatInterval && options.heartbeatInterval > 0) this.startHeartbeat(options.heartbeatInterval);
-    // A socket handed over paused (by the handshake reader) must flow again.
-    if (socket.readableFlowing !== true) socket.resume();
-    socket.on('end', () => this.onSocketEnd());
-    socket.on('error', () => this.onSocketError());
-    socket.on('close', () => this.onSocketClose());
     this._readyState = ReadyState.OPEN;
     this.emit('open');
   }
@@ -367,34 +357,67 @@ export class WebSocket extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
-  // Internals
+  // Reports from the SocketConnection
 
-  private connectionEvents(): ConnectionEvents {
-    return {
-      onMessage: (data, isBinary) => {
-        if (this._deferMessages) {
-          // allowSynchronousEvents: false: at most one message per turn of the event loop.
-          const parser = this._connection!.parser;
-          parser.pause(Hold.DEFER);
-          setImmediate(() => parser.resume(Hold.DEFER));
-        }
-        this.emit('message', isBinary ? this.convertBinary(data) : data, isBinary);
-      },
-      onPing: (data) => this.emit('ping', data),
-      onPong: (data) => this.emit('pong', data),
-      onPeerClose: () => {
-        this._readyState = ReadyState.CLOSING;
-        this.finishClosingHandshake();
-      },
-      onProtocolError: (error: ProtocolError) => {
-        // RFC 6455 section 7.1.7: after our Close frame, close the TCP connection.
-        this._readyState = ReadyState.CLOSING;
-        this.endSocket();
-        this.startCloseTimer();
-        this.emitError(error);
-      },
-    };
+  [kMessage](data: Buffer, isBinary: boolean): void {
+    if (this._deferMessages) {
+      // allowSynchronousEvents: false: at most one message per turn of the event loop.
+      const parser = this._connection!.parser;
+      parser.pause(Hold.DEFER);
+      setImmediate(() => parser.resume(Hold.DEFER));
+    }
+    this.emit('message', isBinary ? this.convertBinary(data) : data, isBinary);
   }
+
+  [kPeerClose](): void {
+    this._readyState = ReadyState.CLOSING;
+    this.finishClosingHandshake();
+  }
+
+  [kProtocolError](error: ProtocolError): void {
+    // RFC 6455 section 7.1.7: after our Close frame, close the TCP connection.
+    this._readyState = ReadyState.CLOSING;
+    this.endSocket();
+    this.startCloseTimer();
+    this.emitError(error);
+  }
+
+  [kBackpressured](): boolean {
+    return this.bufferedAmount > this._maxBuffered;
+  }
+
+  /** After each read: replies to a ping flood count too, so a peer that never reads is cut off. */
+  [kAfterRead](): void {
+    if (!this._dropWhenFull && this._readyState === ReadyState.OPEN && this.bufferedAmount > this._maxBuffered) {
+      this.bufferFull();
+    }
+  }
+
+  [kSocketEnd](): void {
+    if (this._readyState === ReadyState.OPEN) this._readyState = ReadyState.CLOSING;
+    this.endSocket();
+  }
+
+  [kSocketError](): void {
+    // A transport error (ECONNRESET, EPIPE...) ends the connection: 'close' with 1006 follows.
+    if (this._readyState !== ReadyState.CLOSED) this._readyState = ReadyState.CLOSING;
+    this._socket!.destroy();
+  }
+
+  [kSocketClose](): void {
+    const connection = this._connection!;
+    this._readyState = ReadyState.CLOSED;
+    if (this._heartbeat !== null) clearInterval(this._heartbeat);
+    this._heartbeat = null;
+    connection.transportClosed();
+    connection.discard(notOpenError(ReadyState.CLOSED));
+    if (this._closeTimer !== null) clearTimeout(this._closeTimer);
+    this._closeTimer = null;
+    connection.detach();
+    this.emit('close', connection.closeCode, connection.closeReason);
+  }
+
+  // Internals
 
   private convertBinary(data: Buffer): Buffer | ArrayBuffer | Buffer[] {
     switch (this._binaryType) {
@@ -419,37 +442,13 @@ export class WebSocket extends EventEmitter {
 
   /** Flushes queued frames and half-closes the socket. */
   private endSocket(): void {
-    this._writer!.flush();
+    this._connection!.flush();
     this._socket!.end();
   }
 
   private startCloseTimer(): void {
     if (this._closeTimer !== null) return;
     this._closeTimer = setTimeout(() => this._socket!.destroy(), this._closeTimeout);
-  }
-
-  private onSocketEnd(): void {
-    if (this._readyState === ReadyState.OPEN) this._readyState = ReadyState.CLOSING;
-    this.endSocket();
-  }
-
-  private onSocketError(): void {
-    // A transport error (ECONNRESET, EPIPE...) ends the connection: 'close' with 1006 follows.
-    if (this._readyState !== ReadyState.CLOSED) this._readyState = ReadyState.CLOSING;
-    this._socket!.destroy();
-  }
-
-  private onSocketClose(): void {
-    const connection = this._connection!;
-    this._readyState = ReadyState.CLOSED;
-    if (this._heartbeat !== null) clearInterval(this._heartbeat);
-    this._heartbeat = null;
-    connection.transportClosed();
-    this._writer!.discard(notOpenError(ReadyState.CLOSED));
-    if (this._closeTimer !== null) clearTimeout(this._closeTimer);
-    this._closeTimer = null;
-    this._socket!.removeAllListeners('data');
-    this.emit('close', connection.closeCode, connection.closeReason);
   }
 
   private control(kind: 'ping' | 'pong', data: unknown, mask: unknown, cb: WriteCallback | undefined): void {
@@ -508,13 +507,14 @@ export class WebSocket extends EventEmitter {
   private startHeartbeat(interval: number): void {
     this._heartbeat = setInterval(() => {
       if (this._readyState !== ReadyState.OPEN) return;
-      if (!this._alive) {
+      const connection = this._connection!;
+      if (!connection.alive) {
         this.emitError(Object.assign(new Error('The peer missed its heartbeat'), { code: 'WS_ERR_HEARTBEAT_TIMEOUT' }));
         this.terminate();
         return;
       }
-      this._alive = false;
-      this._connection!.ping();
+      connection.alive = false;
+      connection.ping();
     }, interval);
     this._heartbeat.unref();
   }

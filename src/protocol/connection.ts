@@ -10,20 +10,7 @@ export type ReadyStateValue = (typeof ReadyState)[keyof typeof ReadyState];
 
 export type Role = 'client' | 'server';
 
-/** Events of an open connection, in wire order. */
-export interface ConnectionEvents {
-  onMessage(data: Buffer, isBinary: boolean): void;
-  onPing(data: Buffer): void;
-  onPong(data: Buffer): void;
-  /** The peer's Close frame arrived; the reply, if one was due, is already queued. */
-  onPeerClose(code: number, reason: Buffer): void;
-  /** The peer broke the protocol; a Close frame with `error.closeCode` is already queued. */
-  onProtocolError(error: ProtocolError): void;
-}
-
 export type WriteCallback = (error?: Error | null) => void;
-/** Receives frames to send, in order; `cb` runs once these bytes are written (or failed). */
-export type WriteFunction = (data: Buffer, cb?: WriteCallback) => void;
 
 /**
  * A message compressor negotiated as an extension (RFC 7692), supplied by the I/O layer.
@@ -49,12 +36,6 @@ export interface ConnectionOptions {
   skipUtf8Validation: boolean;
   /** Answer pings with pongs automatically (section 5.5.2). */
   autoPong: boolean;
-  /**
-   * Whether output is backed up: automatic pongs are then skipped (section 5.5.3 lets an
-   * endpoint answer only the latest ping), so a ping flood from a peer that does not read
-   * cannot grow the output.
-   */
-  isBackpressured?: () => boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -66,11 +47,12 @@ const COPY_THRESHOLD = 1024;
 
 /**
  * The sans-I/O state machine of an established connection: bytes in through `receive()`,
- * frames out through the `write` function it was given, OPEN -> CLOSING -> CLOSED with the
- * closing handshake of section 7 in both directions. Timers and the TCP connection belong
- * to the caller, which calls `transportClosed()` when the connection is gone.
+ * frames out through `write()`, events out through the `handle*` methods, OPEN -> CLOSING ->
+ * CLOSED with the closing handshake of section 7 in both directions. An I/O layer subclasses
+ * it (methods, not closures: one object per connection); timers and the TCP connection
+ * belong to that layer, which calls `transportClosed()` when the connection is gone.
  */
-export class Connection implements ParserHandler {
+export abstract class Connection implements ParserHandler {
   readonly role: Role;
   readyState: ReadyStateValue = ReadyState.OPEN;
   /** Our Close frame has been queued. */
@@ -82,10 +64,7 @@ export class Connection implements ParserHandler {
   closeReason: Buffer = EMPTY;
 
   readonly parser: Parser;
-  private readonly events: ConnectionEvents;
-  private readonly write: WriteFunction;
   private readonly autoPong: boolean;
-  private readonly isBackpressured: (() => boolean) | undefined;
   private readonly masking: boolean;
   private readonly maxPayload: number;
   private readonly validateUtf8: boolean;
@@ -99,12 +78,9 @@ export class Connection implements ParserHandler {
   /** Bytes handed to `send()` and not yet framed (waiting for the compressor). */
   pendingBytes = 0;
 
-  constructor(events: ConnectionEvents, write: WriteFunction, options: ConnectionOptions) {
+  constructor(options: ConnectionOptions) {
     this.role = options.role;
-    this.events = events;
-    this.write = write;
     this.autoPong = options.autoPong;
-    this.isBackpressured = options.isBackpressured;
     this.maxPayload = options.maxPayload;
     this.validateUtf8 = !options.skipUtf8Validation;
     this.masking = options.role === 'client'; // section 5.1: clients mask, servers do not
@@ -114,6 +90,28 @@ export class Connection implements ParserHandler {
       maxFragments: options.maxFragments,
       skipUtf8Validation: options.skipUtf8Validation,
     });
+  }
+
+  // Supplied by the I/O layer
+
+  /** Queues bytes for the peer, in order; `cb` runs once they are written (or failed). */
+  protected abstract write(data: Buffer, cb?: WriteCallback): void;
+  /** A complete (and, if compressed, inflated) message. */
+  protected abstract handleMessage(data: Buffer, isBinary: boolean): void;
+  protected abstract handlePing(data: Buffer): void;
+  protected abstract handlePong(data: Buffer): void;
+  /** The peer's Close frame arrived; the reply, if one was due, is already queued. */
+  protected abstract handlePeerClose(code: number, reason: Buffer): void;
+  /** The peer broke the protocol; a Close frame with `error.closeCode` is already queued. */
+  protected abstract handleProtocolError(error: ProtocolError): void;
+
+  /**
+   * Whether output is backed up: automatic pongs are then skipped (section 5.5.3 lets an
+   * endpoint answer only the latest ping), so a ping flood from a peer that does not read
+   * cannot grow the output.
+   */
+  protected isBackpressured(): boolean {
+    return false;
   }
 
   /** Feeds bytes received from the peer. */
@@ -223,7 +221,7 @@ export class Connection implements ParserHandler {
 
   onMessage(data: Buffer, isBinary: boolean, compressed: boolean): void {
     if (!compressed) {
-      this.events.onMessage(data, isBinary);
+      this.handleMessage(data, isBinary);
       return;
     }
     if (this.compressor === null) return; // unreachable: the parser refuses RSV1 without one
@@ -240,19 +238,19 @@ export class Connection implements ParserHandler {
         this.fail(new ProtocolError('Invalid WebSocket frame: invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007));
         return;
       }
-      this.events.onMessage(result!, isBinary);
+      this.handleMessage(result!, isBinary);
       parser.resume(Hold.INFLATE);
     });
   }
 
   onPing(data: Buffer): void {
     // Section 5.5.2: answer with a Pong carrying the same data, unless we are closing.
-    if (this.autoPong && this.readyState === ReadyState.OPEN && !this.isBackpressured?.()) this.pong(data);
-    this.events.onPing(data);
+    if (this.autoPong && this.readyState === ReadyState.OPEN && !this.isBackpressured()) this.pong(data);
+    this.handlePing(data);
   }
 
   onPong(data: Buffer): void {
-    this.events.onPong(data);
+    this.handlePong(data);
   }
 
   onClose(code: number, reason: Buffer): void {
@@ -261,13 +259,13 @@ export class Connection implements ParserHandler {
     this.closeReason = reason;
     // Section 5.5.1: reply with a Close frame, echoing the status code (and reason) received.
     if (!this.closeSent) this.close(code === 1005 ? undefined : code, reason);
-    this.events.onPeerClose(code, reason);
+    this.handlePeerClose(code, reason);
   }
 
   onError(error: ProtocolError): void {
     // Section 7.1.7: fail the connection, sending a Close frame with the reason.
     this.close(error.closeCode);
-    this.events.onProtocolError(error);
+    this.handleProtocolError(error);
   }
 
   /** Fails the connection for an error found outside the parser (e.g. while inflating). */
@@ -309,10 +307,11 @@ export class Connection implements ParserHandler {
     if (this.masking) {
       const size = headerSize(length, true);
       const out = Buffer.allocUnsafe(size + length);
-      writeHeader(out, 0, opcode, length, fin, rsv1, nextMaskKey());
+      const key = nextMaskKey();
+      writeHeader(out, 0, opcode, length, fin, rsv1, key);
       if (length > 0) {
         payload.copy(out, size);
-        applyMask(out.subarray(size), out.subarray(size - 4, size));
+        applyMask(out.subarray(size), key);
       }
       this.write(out, cb);
       return;
@@ -343,7 +342,7 @@ export class Connection implements ParserHandler {
     const out = Buffer.allocUnsafe(size + length);
     writeHeader(out, 0, opcode, length, fin, false, maskKey);
     out.write(text, size);
-    if (maskKey !== null && length > 0) applyMask(out.subarray(size), out.subarray(size - 4, size));
+    if (maskKey !== null && length > 0) applyMask(out.subarray(size), maskKey);
     this.write(out, cb);
   }
 }

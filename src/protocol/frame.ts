@@ -36,8 +36,8 @@ export function headerSize(length: number, masked: boolean): number {
 }
 
 /**
- * Writes a frame header into `target` at `offset` and returns its size. With a `maskKey`,
- * the MASK bit is set and the key follows the length (section 5.2).
+ * Writes a frame header into `target` at `offset` and returns its size. With a `maskKey` (a
+ * big-endian 32-bit number), the MASK bit is set and the key follows the length (section 5.2).
  */
 export function writeHeader(
   target: Uint8Array,
@@ -46,7 +46,7 @@ export function writeHeader(
   length: number,
   fin: boolean,
   rsv1: boolean,
-  maskKey: Uint8Array | null,
+  maskKey: number | null,
 ): number {
   let b0 = opcode;
   if (fin) b0 |= 0x80;
@@ -76,10 +76,10 @@ export function writeHeader(
     pos = offset + 10;
   }
   if (maskKey !== null) {
-    target[pos] = maskKey[0]!;
-    target[pos + 1] = maskKey[1]!;
-    target[pos + 2] = maskKey[2]!;
-    target[pos + 3] = maskKey[3]!;
+    target[pos] = maskKey >>> 24;
+    target[pos + 1] = (maskKey >>> 16) & 0xff;
+    target[pos + 2] = (maskKey >>> 8) & 0xff;
+    target[pos + 3] = maskKey & 0xff;
     pos += 4;
   }
   return pos - offset;

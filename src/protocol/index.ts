@@ -2,13 +2,11 @@ export { isValidWebCloseCode, isValidWireCloseCode, MAX_CLOSE_REASON_BYTES } fro
 export {
   Connection,
   ReadyState,
-  type ConnectionEvents,
   type ConnectionOptions,
   type MessageCompressor,
   type ReadyStateValue,
   type Role,
   type WriteCallback,
-  type WriteFunction,
 } from './connection.js';
 export { CloseCode, ProtocolError, type ProtocolErrorCode } from './errors.js';
 export { headerSize, isControlOpcode, isKnownOpcode, MAX_CONTROL_PAYLOAD, Opcode, writeHeader } from './frame.js';

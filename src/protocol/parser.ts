@@ -65,13 +65,15 @@ export class Parser {
   private readonly handler: ParserHandler;
 
   // The frame being read.
-  private readonly head = Buffer.allocUnsafe(14);
+  /** Bytes of a header split across chunks (allocated when that first happens). */
+  private head: Buffer | null = null;
   private headLen = 0;
   private inPayload = false;
   private fin = false;
   private opcode = 0;
   private masked = false;
-  private readonly maskKey = new Uint8Array(4);
+  /** The frame's masking key, big-endian. */
+  private maskKey = 0;
   private maskOffset = 0;
   private remaining = 0;
   private controlParts: Buffer[] | null = null;
@@ -79,7 +81,9 @@ export class Parser {
   // The message being assembled.
   private messageType = 0; // 0: none, Opcode.TEXT or Opcode.BINARY
   private messageCompressed = false;
-  private parts: Buffer[] = [];
+  /** The message's payload: its first piece, and all pieces once there is more than one. */
+  private firstPart: Buffer | null = null;
+  private parts: Buffer[] | null = null;
   /** Index of the first piece not yet considered for merging, and the bytes from there on. */
   private mergeFrom = 0;
   private mergeBytes = 0;
@@ -92,7 +96,8 @@ export class Parser {
   private stopped = false;
   /** Who holds the parser paused: a bit per holder (see `Hold`); events flow when 0. */
   private holds = 0;
-  private backlog: Buffer[] = [];
+  /** Input held while paused. */
+  private backlog: Buffer[] | null = null;
 
   constructor(handler: ParserHandler, options: ParserOptions) {
     this.handler = handler;
@@ -111,7 +116,7 @@ export class Parser {
   push(chunk: Buffer): void {
     if (this.stopped || chunk.length === 0) return;
     if (this.holds !== 0) {
-      this.backlog.push(chunk);
+      (this.backlog ??= []).push(chunk);
       return;
     }
     this.consume(chunk);
@@ -128,15 +133,17 @@ export class Parser {
   resume(hold: number = Hold.USER): void {
     if ((this.holds & hold) === 0) return;
     this.holds &= ~hold;
-    while (this.holds === 0 && !this.stopped && this.backlog.length > 0) this.consume(this.backlog.shift()!);
+    const backlog = this.backlog;
+    while (this.holds === 0 && !this.stopped && backlog !== null && backlog.length > 0) this.consume(backlog.shift()!);
   }
 
   /** Discards all state; no further events. */
   stop(): void {
     this.stopped = true;
-    this.parts = [];
+    this.firstPart = null;
+    this.parts = null;
     this.controlParts = null;
-    this.backlog = [];
+    this.backlog = null;
   }
 
   private consume(chunk: Buffer): void {
@@ -152,7 +159,7 @@ export class Parser {
         } else {
           pos = this.gatherHeader(chunk, pos);
           if (this.headLen === 0) {
-            if (!this.readHeader(this.head, 0, len - pos)) return;
+            if (!this.readHeader(this.head!, 0, len - pos)) return;
           } else {
             return; // header still incomplete: wait for more bytes
           }
@@ -173,7 +180,7 @@ export class Parser {
       if (this.remaining === 0) this.inPayload = false;
       if (this.stopped) return;
       if (this.holds !== 0) {
-        if (pos < len) this.backlog.unshift(chunk.subarray(pos));
+        if (pos < len) (this.backlog ??= []).unshift(chunk.subarray(pos));
         return;
       }
     }
@@ -185,9 +192,10 @@ export class Parser {
    */
   private gatherHeader(chunk: Buffer, pos: number): number {
     const len = chunk.length;
+    const head = (this.head ??= Buffer.allocUnsafe(14));
     while (pos < len) {
-      this.head[this.headLen++] = chunk[pos++]!;
-      if (this.headLen >= 2 && this.headLen === headerLength(this.head[1]!)) {
+      head[this.headLen++] = chunk[pos++]!;
+      if (this.headLen >= 2 && this.headLen === headerLength(head[1]!)) {
         this.headLen = 0;
         return pos;
       }
@@ -277,10 +285,7 @@ export class Parser {
     }
 
     if (masked) {
-      this.maskKey[0] = buf[p]!;
-      this.maskKey[1] = buf[p + 1]!;
-      this.maskKey[2] = buf[p + 2]!;
-      this.maskKey[3] = buf[p + 3]!;
+      this.maskKey = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
       this.maskOffset = 0;
     }
     this.fin = fin;
@@ -293,9 +298,18 @@ export class Parser {
 
   private dataPayload(part: Buffer): void {
     if (part.length > 0) {
-      this.parts.push(part);
-      this.mergeBytes += part.length;
-      if (this.parts.length - this.mergeFrom === MERGE_GROUP) this.mergeParts();
+      if (this.firstPart === null) {
+        this.firstPart = part;
+      } else {
+        let parts = this.parts;
+        if (parts === null) {
+          parts = this.parts = [this.firstPart];
+          this.mergeBytes = this.firstPart.length;
+        }
+        parts.push(part);
+        this.mergeBytes += part.length;
+        if (parts.length - this.mergeFrom === MERGE_GROUP) this.mergeParts(parts);
+      }
       if (this.streamingUtf8 !== null && !this.streamingUtf8.push(part)) {
         this.fail('invalid UTF-8 sequence', 'WS_ERR_INVALID_UTF8', 1007);
         return;
@@ -305,8 +319,7 @@ export class Parser {
   }
 
   /** Merges the last group of pieces into one buffer if they are small. */
-  private mergeParts(): void {
-    const parts = this.parts;
+  private mergeParts(parts: Buffer[]): void {
     if (this.mergeBytes < MERGE_GROUP * SMALL_PIECE) {
       const merged = Buffer.concat(parts.slice(this.mergeFrom), this.mergeBytes);
       parts.length = this.mergeFrom;
@@ -314,17 +327,17 @@ export class Parser {
       // After MERGE_GROUP merged groups, fold them together too (rare: a million pieces).
       if (parts.length === MERGE_GROUP) this.parts = [Buffer.concat(parts)];
     }
-    this.mergeFrom = this.parts.length;
+    this.mergeFrom = this.parts!.length;
     this.mergeBytes = 0;
   }
 
   private finishMessage(): void {
-    const parts = this.parts;
-    const data = parts.length === 1 ? parts[0]! : parts.length === 0 ? EMPTY : Buffer.concat(parts);
+    const data = this.parts !== null ? Buffer.concat(this.parts) : (this.firstPart ?? EMPTY);
     const isText = this.messageType === Opcode.TEXT;
     const compressed = this.messageCompressed;
     const streaming = this.streamingUtf8;
-    this.parts = [];
+    this.firstPart = null;
+    this.parts = null;
     this.mergeFrom = 0;
     this.mergeBytes = 0;
     this.messageType = 0;

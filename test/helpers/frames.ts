@@ -5,7 +5,8 @@ export interface FrameSpec {
   payload: Uint8Array;
   fin?: boolean;
   rsv?: number; // bits 0b100 = RSV1, 0b010 = RSV2, 0b001 = RSV3
-  mask?: Uint8Array | null;
+  /** Masking key as a big-endian 32-bit number. */
+  mask?: number | null;
 }
 
 /** Encodes one frame with our header writer (and RSV2/RSV3 bits set by hand). */
