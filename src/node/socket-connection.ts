@@ -37,25 +37,49 @@ function flushAll(): void {
   for (const connection of connections) connection.flush();
 }
 
-const kConnection = Symbol('fullduplex.connection');
-type OwnedSocket = Socket & { [kConnection]?: SocketConnection };
+/** Whatever currently handles a socket's events: the handshake reader, then the connection. */
+export interface SocketHandler {
+  socketData(chunk: Buffer): void;
+  socketEnd(): void;
+  socketError(): void;
+  socketClose(): void;
+}
 
-// Socket listeners are shared functions reaching the connection through the socket, so a
-// connection costs no closures.
-function onData(this: OwnedSocket, chunk: Buffer): void {
-  const connection = this[kConnection]!;
-  connection.alive = true;
-  connection.receive(chunk);
-  connection.owner[kAfterRead]();
+const kHandler = Symbol('fullduplex.handler');
+type HandledSocket = Socket & { [kHandler]?: SocketHandler };
+
+// The socket's listeners are added once, as shared functions, and never removed: they reach
+// the current handler through the socket. A connection costs no closures, and the socket's
+// listener table never has keys deleted (which would turn it into a slow, larger dictionary).
+function onData(this: HandledSocket, chunk: Buffer): void {
+  this[kHandler]!.socketData(chunk);
 }
-function onEnd(this: OwnedSocket): void {
-  this[kConnection]!.owner[kSocketEnd]();
+function onEnd(this: HandledSocket): void {
+  this[kHandler]!.socketEnd();
 }
-function onError(this: OwnedSocket): void {
-  this[kConnection]!.owner[kSocketError]();
+function onError(this: HandledSocket): void {
+  this[kHandler]!.socketError();
 }
-function onClose(this: OwnedSocket): void {
-  this[kConnection]!.owner[kSocketClose]();
+function onClose(this: HandledSocket): void {
+  this[kHandler]!.socketClose();
+}
+
+/** Routes a socket's events to `handler`, adding the shared listeners the first time. */
+export function setSocketHandler(socket: Socket, handler: SocketHandler): void {
+  const handled = socket as HandledSocket;
+  const first = handled[kHandler] === undefined;
+  handled[kHandler] = handler;
+  if (first) {
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  }
+}
+
+/** Whether our listeners already handle this socket's errors. */
+export function hasSocketHandler(socket: object): boolean {
+  return (socket as HandledSocket)[kHandler] !== undefined;
 }
 
 /**
@@ -63,7 +87,7 @@ function onClose(this: OwnedSocket): void {
  * one socket write (or one writev): a burst of sends, or all replies to one read, costs one
  * system call. Events go to the owning WebSocket.
  */
-export class SocketConnection extends Connection {
+export class SocketConnection extends Connection implements SocketHandler {
   readonly socket: Socket;
   readonly owner: ConnectionOwner;
   /** Bytes queued here and not yet handed to the socket. */
@@ -82,22 +106,31 @@ export class SocketConnection extends Connection {
 
   /** Starts reading the socket; `head` holds bytes that arrived with the handshake. */
   attach(head: Buffer): void {
-    const socket = this.socket as OwnedSocket;
-    socket[kConnection] = this;
+    const socket = this.socket;
     socket.setTimeout(0);
     socket.setNoDelay(true);
     if (head.length > 0) socket.unshift(head);
-    socket.on('data', onData);
-    socket.on('end', onEnd);
-    socket.on('error', onError);
-    socket.on('close', onClose);
+    setSocketHandler(socket, this);
     // A socket handed over paused (by the handshake reader) must flow again.
     if (socket.readableFlowing !== true) socket.resume();
   }
 
-  /** Stops reading (the socket is closed). */
-  detach(): void {
-    this.socket.removeListener('data', onData);
+  socketData(chunk: Buffer): void {
+    this.alive = true;
+    this.receive(chunk);
+    this.owner[kAfterRead]();
+  }
+
+  socketEnd(): void {
+    this.owner[kSocketEnd]();
+  }
+
+  socketError(): void {
+    this.owner[kSocketError]();
+  }
+
+  socketClose(): void {
+    this.owner[kSocketClose]();
   }
 
   protected write(data: Buffer, cb?: WriteCallback): void {

@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { listHas, RequestHeadParser, type RequestHead } from '../protocol/index.js';
 import { refuseHandshake } from './refuse.js';
+import { type SocketHandler, setSocketHandler } from './socket-connection.js';
 
 export interface UpgradeServerOptions {
   maxHeaderSize: number;
@@ -20,43 +21,69 @@ export function createUpgradeServer(
   onUpgrade: (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void,
 ): net.Server {
   return net.createServer({ noDelay: true }, (socket) => {
-    const parser = new RequestHeadParser(options);
-    const timer = setTimeout(() => {
-      // A client that sends half a request and stalls is dropped.
-      socket.removeListener('data', onData);
-      refuseHandshake(socket, 408, 'Opening handshake timed out');
-    }, options.handshakeTimeout);
-    const onError = (): void => {
-      clearTimeout(timer);
-      socket.destroy();
-    };
-    // A client that leaves mid-request frees its timer (and the partial head) at once.
-    const onClose = (): void => clearTimeout(timer);
-    const onData = (chunk: Buffer): void => {
-      const result = parser.push(chunk);
-      if (result.state === 'partial') return;
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('error', onError);
-      socket.removeListener('close', onClose); // nothing of the handshake outlives it
-      socket.pause(); // until the WebSocket takes over the socket
-      if (result.state === 'error') {
-        refuseHandshake(socket, result.status, result.message);
-        return;
-      }
-      const req = incomingMessage(socket, result.head);
-      if (!listHas(req.headers.upgrade as string | undefined, 'websocket')) {
-        refuseHandshake(socket, 426, http.STATUS_CODES[426]!);
-        return;
-      }
-      onUpgrade(req, socket, result.rest);
-    };
-    socket.on('data', onData);
-    socket.on('error', onError);
-    socket.once('close', onClose);
+    setSocketHandler(socket, new HandshakeReader(socket, options, onUpgrade));
   });
 }
 
+/** Reads one request head from a new socket, within the limits and the handshake timeout. */
+class HandshakeReader implements SocketHandler {
+  private parser: RequestHeadParser | null;
+  private timer: NodeJS.Timeout | null;
+
+  constructor(
+    private readonly socket: net.Socket,
+    options: UpgradeServerOptions,
+    private readonly onUpgrade: (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => void,
+  ) {
+    this.parser = new RequestHeadParser(options);
+    // A client that sends half a request and stalls is dropped.
+    this.timer = setTimeout(() => this.refuse(408, 'Opening handshake timed out'), options.handshakeTimeout);
+  }
+
+  socketData(chunk: Buffer): void {
+    if (this.parser === null) return; // the head is read; the rest waits for the connection
+    const result = this.parser.push(chunk);
+    if (result.state === 'partial') return;
+    this.finish();
+    this.socket.pause(); // until the WebSocket takes over the socket
+    if (result.state === 'error') {
+      this.refuse(result.status, result.message);
+      return;
+    }
+    const req = incomingMessage(this.socket, result.head);
+    if (!listHas(req.headers.upgrade as string | undefined, 'websocket')) {
+      this.refuse(426, http.STATUS_CODES[426]!);
+      return;
+    }
+    this.onUpgrade(req, this.socket, result.rest);
+  }
+
+  socketEnd(): void {
+    this.socket.end();
+  }
+
+  socketError(): void {
+    this.finish();
+    this.socket.destroy();
+  }
+
+  /** A client that leaves mid-request frees its timer (and the partial head) at once. */
+  socketClose(): void {
+    this.finish();
+  }
+
+  private refuse(status: number, message: string): void {
+    this.finish();
+    refuseHandshake(this.socket, status, message);
+  }
+
+  /** Nothing of the handshake outlives it. */
+  private finish(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.parser = null;
+  }
+}
 /** An `http.IncomingMessage` for a head we parsed, so handlers see the usual request object. */
 function incomingMessage(socket: net.Socket, head: RequestHead): http.IncomingMessage {
   const req = new http.IncomingMessage(socket);

@@ -15,6 +15,7 @@ import {
 } from '../protocol/index.js';
 import { DeflateCompressor } from './permessage-deflate.js';
 import { refuseHandshake } from './refuse.js';
+import { hasSocketHandler } from './socket-connection.js';
 import { createUpgradeServer } from './upgrade-server.js';
 import { type ConnectionSettings, DEFAULT_MAX_PAYLOAD, WebSocket } from './websocket.js';
 
@@ -209,7 +210,9 @@ export class WebSocketServer extends EventEmitter {
     head: Buffer,
     cb: (ws: WebSocket, req: http.IncomingMessage) => void,
   ): void {
-    socket.on('error', onSocketError);
+    // Until the connection takes over, a socket error just ends it (our own server's
+    // sockets have a handler for that already). Never removed: see socket-connection.ts.
+    if (!hasSocketHandler(socket)) socket.on('error', onSocketError);
     const check = checkUpgradeRequest(req.method ?? '', req.httpVersion, req.headers);
     if (!check.ok) {
       this.refuse(req, socket, check.status, check.message, check.headers);
@@ -299,7 +302,6 @@ export class WebSocketServer extends EventEmitter {
     this.emit('headers', lines, req);
     marked[kHandled] = true;
     socket.write(serializeResponse(lines));
-    socket.removeListener('error', onSocketError);
 
     const ws = new this.options.WebSocket!(null);
     ws.setSocket(socket as Socket, head, {

@@ -413,7 +413,6 @@ export class WebSocket extends EventEmitter {
     connection.discard(notOpenError(ReadyState.CLOSED));
     if (this._closeTimer !== null) clearTimeout(this._closeTimer);
     this._closeTimer = null;
-    connection.detach();
     this.emit('close', connection.closeCode, connection.closeReason);
   }
 
