@@ -3,9 +3,9 @@
  *
  *   import WebSocket, { WebSocketServer, createWebSocketStream } from 'fullduplex';
  */
-import { createWebSocketStream, WebSocket as WebSocketClass, WebSocketServer } from './node/index.js';
+import { createWebSocketStream, PreparedMessage, WebSocket as WebSocketClass, WebSocketServer } from './node/index.js';
 
-export { createWebSocketStream, WebSocketServer };
+export { createWebSocketStream, PreparedMessage, WebSocketServer };
 export type { BinaryType, ClientOptions, SendData, SendOptions, ServerOptions, VerifyClient, VerifyClientInfo } from './node/index.js';
 export { CloseCode, ProtocolError } from './protocol/index.js';
 

@@ -5,7 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { describe, test } from 'node:test';
-import WebSocketDefault, { createWebSocketStream, WebSocket, WebSocketServer } from '../src/index.ts';
+import WebSocketDefault, { createWebSocketStream, PreparedMessage, WebSocket, WebSocketServer } from '../src/index.ts';
 
 const TLS = {
   cert: readFileSync(new URL('./fixtures/tls/cert.pem', import.meta.url)),
@@ -407,4 +407,33 @@ describe('ws-compatible API', () => {
     server.close();
   });
 
+
+  test('broadcast and PreparedMessage: framed once, sent to every client (compressed where negotiated)', async () => {
+    const { wss, url } = await listen({ perMessageDeflate: { threshold: 0 } });
+    const plain = [new WebSocket(url, { perMessageDeflate: false }), new WebSocket(url, { perMessageDeflate: false })];
+    const deflated = new WebSocket(url);
+    const all = [...plain, deflated];
+    await within(Promise.all(all.map((ws) => once(ws, 'open'))));
+    assert.equal(deflated.extensions, 'permessage-deflate');
+    const received = all.map(() => [] as string[]);
+    all.forEach((ws, i) => ws.on('message', (d: Buffer, isBinary: boolean) => received[i]!.push(`${isBinary ? 'b' : 't'}:${d.toString()}`)));
+    const except = [...wss.clients!].find(() => true)!;
+    wss.broadcast('hello all');
+    wss.broadcast(Buffer.from('bytes'), { except });
+    const prepared = new PreparedMessage('prepared');
+    for (const ws of wss.clients!) ws.send(prepared);
+    await within(new Promise<void>((resolve) => {
+      const check = () => (received.reduce((n, r) => n + r.length, 0) === 8 ? resolve() : setTimeout(check, 10));
+      check();
+    }));
+    for (const r of received) {
+      assert.equal(r[0], 't:hello all');
+      assert.equal(r.at(-1), 't:prepared');
+    }
+    assert.equal(received.filter((r) => r.includes('b:bytes')).length, 2, 'all but the excepted one');
+    // A client cannot reuse server frames (it must mask): it sends the payload instead.
+    plain[0]!.send(new PreparedMessage(Buffer.from([1, 2]), { binary: true }));
+    for (const ws of all) ws.terminate();
+    await closeServer(wss);
+  });
 });

@@ -176,13 +176,13 @@ export class SocketConnection extends Connection implements SocketHandler {
     }
   }
 
-  /** Drops queued output, failing its callbacks. */
-  discard(error: Error): void {
+  /** Drops queued output, failing its callbacks with the error `makeError` builds (if any). */
+  discard(makeError: () => Error): void {
     const callbacks = this.callbacks;
     this.chunks = null;
     this.callbacks = null;
     this.queuedBytes = 0;
-    if (callbacks !== null) process.nextTick(runCallbacks, callbacks, error);
+    if (callbacks !== null) process.nextTick(runCallbacks, callbacks, makeError());
   }
 
   protected handleMessage(data: Buffer, isBinary: boolean): void {

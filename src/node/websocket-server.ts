@@ -14,6 +14,7 @@ import {
   validateDeflateOptions,
 } from '../protocol/index.js';
 import { DeflateCompressor } from './permessage-deflate.js';
+import { PreparedMessage } from './prepared-message.js';
 import { refuseHandshake } from './refuse.js';
 import { hasSocketHandler } from './socket-connection.js';
 import { createUpgradeServer } from './upgrade-server.js';
@@ -187,6 +188,22 @@ export class WebSocketServer extends EventEmitter {
       return;
     }
     this.emitCloseWhenEmpty();
+  }
+
+  /**
+   * Sends one message to every open connection (optionally all but `except`, or those
+   * `filter` accepts), framing it once: each connection writes the same bytes.
+   */
+  broadcast(
+    data: string | Buffer | ArrayBuffer | ArrayBufferView | PreparedMessage,
+    options: { binary?: boolean; except?: WebSocket; filter?: (ws: WebSocket) => boolean } = {},
+  ): void {
+    const message = data instanceof PreparedMessage ? data : new PreparedMessage(data, options);
+    for (const ws of this._open) {
+      if (ws.readyState !== WebSocket.OPEN || ws === options.except) continue;
+      if (options.filter && !options.filter(ws)) continue;
+      ws.send(message);
+    }
   }
 
   /** Whether this server accepts the request (the `path` option). */

@@ -27,12 +27,14 @@ import {
   SocketConnection,
 } from './socket-connection.js';
 import type { WriteCallback } from '../protocol/index.js';
+import { PreparedMessage } from './prepared-message.js';
+import { type ByteSource, toBuffer } from './to-buffer.js';
 
 export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'fragments';
 export type { ClientOptions } from './client-handshake.js';
 
 /** Data `send()` accepts (as in `ws`). */
-export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | readonly number[] | number;
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView | Blob | readonly number[] | number | PreparedMessage;
 
 export interface SendOptions {
   /** Send as a binary message (default: true unless `data` is a string). */
@@ -77,9 +79,11 @@ export const DEFAULT_CLOSE_TIMEOUT = 30_000;
 /** Bytes queued for a slow peer before `onBufferFull` applies. */
 export const DEFAULT_MAX_BUFFERED_AMOUNT = 64 * 1024 * 1024;
 
+type Payload = Buffer | string | PreparedMessage;
+
 /** A send (or the close after it) waiting behind a Blob being read. */
 type QueuedItem =
-  | { payload: Buffer | string | Blob; binary: boolean; fin: boolean; compress: boolean; cb: WriteCallback | undefined }
+  | { payload: Payload | Blob; binary: boolean; fin: boolean; compress: boolean; cb: WriteCallback | undefined }
   | { close: true; code: number | undefined; reason: Buffer | string | undefined };
 
 /**
@@ -244,7 +248,7 @@ export class WebSocket extends EventEmitter {
       this.sendAfterClose(data, cb);
       return;
     }
-    const binary = options?.binary ?? typeof data !== 'string';
+    const binary = data instanceof PreparedMessage ? data.binary : (options?.binary ?? typeof data !== 'string');
     const fin = options?.fin ?? true;
     const compress = options?.compress ?? true;
     // Converted now, so a bad argument throws here even when the send has to wait.
@@ -410,7 +414,7 @@ export class WebSocket extends EventEmitter {
     if (this._heartbeat !== null) clearInterval(this._heartbeat);
     this._heartbeat = null;
     connection.transportClosed();
-    connection.discard(notOpenError(ReadyState.CLOSED));
+    connection.discard(() => notOpenError(ReadyState.CLOSED));
     if (this._closeTimer !== null) clearTimeout(this._closeTimer);
     this._closeTimer = null;
     this.emit('close', connection.closeCode, connection.closeReason);
@@ -459,7 +463,7 @@ export class WebSocket extends EventEmitter {
       cb = mask as WriteCallback;
     }
     if (typeof data === 'number') data = data.toString();
-    const payload = data === undefined ? EMPTY : toBuffer(data as SendData);
+    const payload = data === undefined ? EMPTY : toBuffer(data as ByteSource);
     if (payload.length > MAX_CONTROL_PAYLOAD) throw new RangeError('The data size must not be greater than 125 bytes');
     if (this._readyState !== ReadyState.OPEN) {
       this.sendAfterClose(payload, cb);
@@ -474,7 +478,7 @@ export class WebSocket extends EventEmitter {
    * message: a message whose first frame was dropped is dropped whole, and one whose first
    * frame went out is finished (RFC 6455 section 5.4: fragments are not interleaved or lost).
    */
-  private deliver(payload: Buffer | string, binary: boolean, fin: boolean, compress: boolean, cb: WriteCallback | undefined): void {
+  private deliver(payload: Payload, binary: boolean, fin: boolean, compress: boolean, cb: WriteCallback | undefined): void {
     if (this._dropping) {
       if (fin) this._dropping = false;
       if (cb !== undefined) process.nextTick(cb, bufferFullError());
@@ -487,13 +491,18 @@ export class WebSocket extends EventEmitter {
       return;
     }
     this._fragmenting = !fin;
+    if (payload instanceof PreparedMessage) {
+      if (this._connection!.sendFrame(payload.frame, payload.data.length, compress, cb)) return;
+      payload = payload.data;
+    }
     this._connection!.send(payload, binary, fin, compress, cb);
   }
 
   /** Would this send push the queue past `maxBufferedAmount` while data is already waiting? */
-  private wouldOverflow(payload: Buffer | string): boolean {
+  private wouldOverflow(payload: Payload): boolean {
     const queued = this.bufferedAmount;
-    return queued > 0 && queued + payload.length > this._maxBuffered;
+    const size = payload instanceof PreparedMessage ? payload.data.length : payload.length;
+    return queued > 0 && queued + size > this._maxBuffered;
   }
 
   /** onBufferFull 'close': RFC 6455 status 1008, then the close timer drops a peer that never reads. */
@@ -519,8 +528,9 @@ export class WebSocket extends EventEmitter {
   }
 
   private sendAfterClose(data: SendData, cb: WriteCallback | undefined): void {
-    if (!isBlob(data)) this._bufferedAfterClose += toBuffer(data).length;
-    else this._bufferedAfterClose += data.size;
+    if (isBlob(data)) this._bufferedAfterClose += data.size;
+    else if (data instanceof PreparedMessage) this._bufferedAfterClose += data.data.length;
+    else this._bufferedAfterClose += toBuffer(data).length;
     if (cb !== undefined) process.nextTick(cb, notOpenError(this._readyState));
   }
 
@@ -582,23 +592,9 @@ function isBlob(data: unknown): data is Blob {
 }
 
 /** Strings stay strings (encoded straight into the frame); everything else becomes a Buffer. */
-function toPayload(data: SendData): Buffer | string {
-  return typeof data === 'string' ? data : toBuffer(data);
-}
-
-/** Converts send() data to bytes without copying where possible. Never uninitialised memory. */
-export function toBuffer(data: SendData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (typeof data === 'string') return Buffer.from(data);
-  if (typeof data === 'number') return Buffer.from(String(data));
-  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
-    return Buffer.from(data);
-  }
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (Array.isArray(data)) return Buffer.from(data);
-  throw new TypeError(
-    'The data argument must be a string, Buffer, ArrayBuffer, ArrayBufferView, Blob or array of bytes',
-  );
+/** Strings stay strings (encoded straight into the frame); prepared messages stay prepared. */
+function toPayload(data: Exclude<SendData, Blob>): Payload {
+  return typeof data === 'string' || data instanceof PreparedMessage ? data : toBuffer(data);
 }
 
 export type { IncomingMessage };

@@ -174,6 +174,27 @@ export abstract class Connection implements ParserHandler {
     else job();
   }
 
+  /**
+   * Sends a complete unmasked, uncompressed frame built once for many connections (see
+   * `frameMessage`). Returns false when this connection cannot use it, and the caller sends
+   * the payload the usual way: a client must mask (section 5.1), a message to compress needs
+   * its own frame, and an open fragmented message cannot be interrupted (section 5.4).
+   */
+  sendFrame(frame: Buffer, payloadLength: number, compress: boolean, cb?: WriteCallback): boolean {
+    if (this.masking || this.fragmenting) return false;
+    if (this.compressor !== null && compress && payloadLength >= this.compressor.threshold) return false;
+    if (this.sendQueue !== null) {
+      this.pendingBytes += frame.length;
+      this.sendQueue.push(() => {
+        this.pendingBytes -= frame.length;
+        this.write(frame, cb);
+      });
+    } else {
+      this.write(frame, cb);
+    }
+    return true;
+  }
+
   /** Sends a Ping (section 5.5.2); the caller keeps `data` within 125 bytes. */
   ping(data: Buffer = EMPTY, cb?: WriteCallback): void {
     this.control(Opcode.PING, data, cb);
@@ -345,4 +366,13 @@ export abstract class Connection implements ParserHandler {
     if (maskKey !== null && length > 0) applyMask(out.subarray(size), maskKey);
     this.write(out, cb);
   }
+}
+
+/** An unmasked, unfragmented frame for `payload` (RFC 6455 section 5.2), for `sendFrame`. */
+export function frameMessage(payload: Buffer, isBinary: boolean): Buffer {
+  const size = headerSize(payload.length, false);
+  const out = Buffer.allocUnsafe(size + payload.length);
+  writeHeader(out, 0, isBinary ? Opcode.BINARY : Opcode.TEXT, payload.length, true, false, null);
+  payload.copy(out, size);
+  return out;
 }

@@ -1,6 +1,7 @@
 export { isValidWebCloseCode, isValidWireCloseCode, MAX_CLOSE_REASON_BYTES } from './close-codes.js';
 export {
   Connection,
+  frameMessage,
   ReadyState,
   type ConnectionOptions,
   type MessageCompressor,
