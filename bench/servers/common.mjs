@@ -1,0 +1,40 @@
+/**
+ * What every benchmark server shares: argument parsing, the READY line, and the stdin
+ * control channel the runner uses ("gc" runs a full GC, when node runs with --expose-gc, and
+ * answers "GC <rss> <heapUsed> <external> <arrayBuffers>"; EOF on stdin ends the process, so
+ * a server never outlives its runner).
+ */
+export function parseArgs(argv = process.argv.slice(2)) {
+  const args = { mode: 'echo', port: 0, host: '127.0.0.1' };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i];
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${name} needs a value`);
+    if (name === '--mode') args.mode = value;
+    else if (name === '--port') args.port = Number(value);
+    else if (name === '--host') args.host = value;
+    else throw new Error(`unknown option ${name} (--mode echo|broadcast, --port N, --host H)`);
+  }
+  if (args.mode !== 'echo' && args.mode !== 'broadcast') throw new Error(`--mode must be echo or broadcast, not ${args.mode}`);
+  return args;
+}
+
+export function ready(port, extra = '') {
+  process.stdout.write(`READY ${port}${extra ? ' ' + extra : ''}\n`);
+  let pending = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (chunk) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line === 'gc') {
+        if (typeof globalThis.gc === 'function') globalThis.gc();
+        const m = process.memoryUsage();
+        process.stdout.write(`GC ${m.rss} ${m.heapUsed} ${m.external} ${m.arrayBuffers}\n`);
+      }
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+}

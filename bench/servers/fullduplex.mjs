@@ -1,0 +1,23 @@
+/**
+ * Echo / broadcast server on fullduplex: the dist build (`npm run build` first), or the copy
+ * of it that bench/run.mjs takes when it starts (FULLDUPLEX_DIST, a file URL of its index.js),
+ * so that a rebuild during a long run does not change what is measured.
+ */
+import { parseArgs, ready } from './common.mjs';
+
+const { WebSocketServer } = await import(process.env.FULLDUPLEX_DIST ?? '../../dist/index.js');
+const { mode, port, host } = parseArgs();
+const wss = new WebSocketServer({ port, host });
+
+wss.on('connection', (ws) => {
+  ws.on('error', () => {});
+  if (mode === 'echo') {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  } else {
+    ws.on('message', (data, isBinary) => {
+      // Our broadcast API frames the message once for all receivers.
+      wss.broadcast(data, { binary: isBinary });
+    });
+  }
+});
+wss.on('listening', () => ready(wss.address().port));
