@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { EXIT_USAGE, oneLine, UsageError } from './args.js';
+import { bench, BENCH_USAGE } from './bench.js';
 import { connect, CONNECT_USAGE } from './connect.js';
 import { serve, SERVE_USAGE } from './serve.js';
 
@@ -18,6 +19,8 @@ Commands:
                              [--tls-cert FILE --tls-key FILE]
   connect   interactive client: stdin lines out, messages in
             fullduplex connect URL [-H "Name: value"]... [-s protocol]... [--deflate] [-k]
+  bench     load a server with the C load generator of bench/ (needs a C compiler)
+            fullduplex bench URL [--scenario echo|latency|connect|idle|broadcast] [--conns N]
   help      show this help, or a command's: fullduplex help serve
 
 Options:
@@ -28,6 +31,7 @@ Options:
 const COMMANDS: Record<string, { run: (argv: string[]) => void; usage: string }> = {
   serve: { run: serve, usage: SERVE_USAGE },
   connect: { run: connect, usage: CONNECT_USAGE },
+  bench: { run: bench, usage: BENCH_USAGE },
 };
 
 function version(): string {
