@@ -2,7 +2,7 @@
  * bench/loadgen.c: a single-threaded epoll load generator for WebSocket servers (RFC 6455
  * client role) and for the length-prefixed "raw" protocol of bench/servers/net-ceiling.mjs.
  *
- * Built by bench/run.mjs with `gcc -O2 -o bench/.build/loadgen bench/loadgen.c`.
+ * Built by bench/run.mjs with `gcc -O2 -o bench/.build/loadgen bench/loadgen.c -lz`.
  * Usage: loadgen --mode echo|latency|connect|idle|broadcast [options]   (see usage() below)
  * Prints one line of JSON on stdout per run; errors go to stderr with a non-zero exit:
  *   1 usage/setup/connection error, 2 a server answered wrongly (echo mismatch, bad frame,
@@ -14,6 +14,21 @@
  *   bytes 16..   pattern[i] ^ kbyte(seq): a fixed pattern that differs from message to message
  * Every received message has its length, sequence number, bytes 8..15 and last byte checked;
  * every `--verify-every`-th message (by sequence number) has every byte checked.
+ *
+ * `--payload json` (WebSocket only) sends text messages instead: a JSON array of small
+ * objects, exactly --size bytes of ASCII (so valid UTF-8), built from a template by
+ * json_build(): it opens with [{"seq":"<16 hex>","aux":"<16 hex>"}, (aux as above), its
+ * objects' values (ids, users, rooms, words, timestamps) change with the sequence number, and
+ * it ends with {"pad":"xx..","end":"<16 hex: seq again>"}]. Every echo's length, both
+ * sequence numbers and the aux word are checked; every --verify-every-th byte for byte.
+ *
+ * `--deflate` (WebSocket only) offers permessage-deflate (RFC 7692) with
+ * client_max_window_bits, fails unless the server accepts it, compresses every message it
+ * sends (raw deflate, Z_SYNC_FLUSH, trailing 00 00 FF FF removed, RSV1 set; the context is
+ * kept across messages unless the server asks for client_no_context_takeover) and inflates
+ * the server's RSV1 messages (00 00 FF FF appended; reset per message on
+ * server_no_context_takeover) before the checks above. It reports the bytes on the wire
+ * against the payload bytes, both ways.
  *
  * Raw protocol: each message is a 4-byte big-endian length followed by the payload, no mask.
  * The raw server greets each connection with an empty message; that is its "handshake".
@@ -40,6 +55,7 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 enum { M_ECHO, M_LATENCY, M_CONNECT, M_IDLE, M_BROADCAST };
 enum { P_WS, P_RAW };
@@ -56,6 +72,9 @@ enum { PS_HDR, PS_PAYLOAD };
 #define MAX_EVENTS 1024
 #define AUX_XOR 0xA5A5A5A55A5A5A5AULL
 #define STALL_NS (10ULL * 1000000000ULL)
+#define HEAD_LEN 64   /* bytes kept from the start of every message (binary: 16 used; JSON: 53) */
+#define TAIL_LEN 32   /* JSON: bytes kept from the end of every message */
+#define IBUF_SIZE (64u * 1024u)
 
 static const char *const MODE_NAMES[] = {"echo", "latency", "connect", "idle", "broadcast"};
 
@@ -69,10 +88,13 @@ static struct {
   double duration, warmup, rate, timeout, grace, hold;
   int max_pending;  /* connections in progress (connect + handshake) at once */
   uint64_t verify_every;
+  int json;         /* --payload json: text messages, JSON-like */
+  int deflate;      /* --deflate: permessage-deflate */
+  int zlevel;       /* --deflate-level */
 } opt = {
   .mode = -1, .proto = P_WS, .host = "127.0.0.1", .path = "/", .port = 0, .conns = 1,
   .inflight = 1, .size = 32, .duration = 5, .warmup = 1, .rate = 10000, .timeout = 0,
-  .grace = 2, .hold = 0, .max_pending = 256, .verify_every = 64,
+  .grace = 2, .hold = 0, .max_pending = 256, .verify_every = 64, .json = 0, .deflate = 0, .zlevel = 1,
 };
 
 typedef struct conn {
@@ -87,10 +109,16 @@ typedef struct conn {
   int ps, hdr_have, hdr_need, ctrl, fin, in_msg, sampled;
   uint8_t hdr[14];
   uint64_t frame_left, msg_off;
-  uint8_t head[16], last;
+  uint8_t head[HEAD_LEN], last;
+  uint8_t tail[TAIL_LEN];        /* JSON: the last TAIL_LEN bytes of the message */
+  uint8_t *msgbuf;               /* JSON: a sampled message, kept for the byte-for-byte check */
   uint8_t ctrl_buf[125];
   int ctrl_len, ctrl_op;
   uint64_t send_seq, recv_seq;
+  /* permessage-deflate, as the server's 101 response agreed it */
+  int pmd, c_nct, s_nct, c_bits, s_bits;
+  int compressed;                /* the message being received had RSV1 on its first frame */
+  z_stream *zd, *zi;             /* our compressor, the server's decompressor (allocated on first use) */
 } conn;
 
 static conn *conns;
@@ -106,6 +134,10 @@ static char sentinel_timer, sentinel_stdin;
 
 /* counters */
 static uint64_t n_msgs, n_bytes, n_deliveries, n_checked, n_full;
+/* wire accounting (all data messages, every mode): frame bytes vs payload bytes, both ways */
+static uint64_t n_wire_tx, n_payload_tx, n_wire_rx, n_payload_rx, n_rx_compressed, n_rx_msgs;
+static uint8_t *sbuf, *zbuf, *ibuf, *expect; /* scratch: plaintext to send, compressed, inflated, expected */
+static size_t zcap;
 static uint64_t last_progress;
 
 /* latency mode */
@@ -153,6 +185,129 @@ static uint64_t get_le64(const uint8_t *p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
   return v;
+}
+
+/* ---------- JSON-like text payloads (--payload json) ---------- */
+
+/*
+ * A template of exactly --size bytes is built once; json_build() copies it and writes the
+ * fields that change with the sequence number, all fixed width (numbers without leading
+ * zeros: 8 and 10 digits), so every message has the same length and layout:
+ *   [{"seq":"<16 hex>","aux":"<16 hex>"},
+ *    {"id":NNNNNNNN,"user":"user_HH","room":"RRRRR","text":"WWWWW WWWWW WWWWW","ts":TTTTTTTTTT,"read":B}, ...
+ *    {"pad":"xxxx","end":"<16 hex, seq again>"}]
+ */
+#define JSON_P0 "[{\"seq\":\""
+#define JSON_P1 "\",\"aux\":\""
+#define JSON_P2 "\"},"
+#define JSON_SEQ_OFF 9
+#define JSON_AUX_OFF 34
+#define JSON_OBJS_OFF 53
+#define JSON_END_LIT "\",\"end\":\""
+#define JSON_END_LEN 28 /* JSON_END_LIT + 16 hex + "}] */
+#define JSON_MIN_SIZE (JSON_OBJS_OFF + 8 + JSON_END_LEN)
+
+static uint8_t *json_tpl;
+static size_t json_nobj, json_objlen, jr_id, jr_user, jr_room, jr_text, jr_ts, jr_read;
+static const char WORDS[16][6] = {"hello", "world", "about", "water", "later", "green", "sound", "table",
+                                  "under", "light", "quick", "brown", "jumps", "ready", "share", "north"};
+static const char ROOMS[8][6] = {"lobby", "games", "music", "films", "books", "sport", "plans", "ideas"};
+
+static uint64_t mix64(uint64_t x) { /* splitmix64 finaliser */
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+static void put_hex(uint8_t *p, uint64_t v, int digits) {
+  static const char hx[] = "0123456789abcdef";
+  for (int i = digits - 1; i >= 0; i--, v >>= 4) p[i] = (uint8_t)hx[v & 15];
+}
+
+static int get_hex16(const uint8_t *p, uint64_t *out) {
+  uint64_t v = 0;
+  for (int i = 0; i < 16; i++) {
+    uint8_t ch = p[i];
+    if (ch >= '0' && ch <= '9') v = v << 4 | (uint64_t)(ch - '0');
+    else if (ch >= 'a' && ch <= 'f') v = v << 4 | (uint64_t)(ch - 'a' + 10);
+    else return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static void put_dec(uint8_t *p, uint64_t v, int digits) {
+  for (int i = digits - 1; i >= 0; i--, v /= 10) p[i] = (uint8_t)('0' + v % 10);
+}
+
+static void tpl_add(size_t *o, const char *s) {
+  size_t n = strlen(s);
+  memcpy(json_tpl + *o, s, n);
+  *o += n;
+}
+
+static void json_init(void) {
+  size_t S = opt.size, o = 0;
+  json_tpl = malloc(S);
+  if (!json_tpl) die(EXIT_SETUP, "out of memory");
+  tpl_add(&o, JSON_P0); tpl_add(&o, "0000000000000000");
+  tpl_add(&o, JSON_P1); tpl_add(&o, "0000000000000000");
+  tpl_add(&o, JSON_P2);
+  if (o != JSON_OBJS_OFF) die(EXIT_SETUP, "JSON template self-test failed");
+  /* one object, to learn its length and field offsets */
+  uint8_t *saved = json_tpl;
+  uint8_t obj[256];
+  json_tpl = obj;
+  size_t r = 0;
+  tpl_add(&r, "{\"id\":"); jr_id = r; tpl_add(&r, "10000000");
+  tpl_add(&r, ",\"user\":\"user_"); jr_user = r; tpl_add(&r, "00");
+  tpl_add(&r, "\",\"room\":\""); jr_room = r; tpl_add(&r, "lobby");
+  tpl_add(&r, "\",\"text\":\""); jr_text = r; tpl_add(&r, "hello hello hello");
+  tpl_add(&r, "\",\"ts\":"); jr_ts = r; tpl_add(&r, "1700000000");
+  tpl_add(&r, ",\"read\":"); jr_read = r; tpl_add(&r, "0");
+  tpl_add(&r, "},");
+  json_tpl = saved;
+  json_objlen = r;
+  while (o + json_objlen + 8 + JSON_END_LEN <= S) {
+    memcpy(json_tpl + o, obj, json_objlen);
+    o += json_objlen;
+    json_nobj++;
+  }
+  tpl_add(&o, "{\"pad\":\"");
+  while (o < S - JSON_END_LEN) json_tpl[o++] = 'x';
+  tpl_add(&o, JSON_END_LIT); tpl_add(&o, "0000000000000000"); tpl_add(&o, "\"}]");
+  if (o != S) die(EXIT_SETUP, "JSON template self-test failed (%zu of %zu bytes)", o, S);
+}
+
+/* The text of message `seq` (exactly opt.size bytes) into out. */
+static void json_build(uint64_t seq, uint64_t aux, uint8_t *out) {
+  size_t S = opt.size;
+  memcpy(out, json_tpl, S);
+  put_hex(out + JSON_SEQ_OFF, seq, 16);
+  put_hex(out + JSON_AUX_OFF, aux, 16);
+  uint64_t base = seq * json_nobj;
+  for (size_t i = 0; i < json_nobj; i++) {
+    uint8_t *o = out + JSON_OBJS_OFF + i * json_objlen;
+    uint64_t h = mix64(base + i);
+    put_dec(o + jr_id, 10000000 + (base + i) % 90000000, 8);
+    put_hex(o + jr_user, h & 0xff, 2);
+    memcpy(o + jr_room, ROOMS[(h >> 8) & 7], 5);
+    memcpy(o + jr_text, WORDS[(h >> 11) & 15], 5);
+    memcpy(o + jr_text + 6, WORDS[(h >> 15) & 15], 5);
+    memcpy(o + jr_text + 12, WORDS[(h >> 19) & 15], 5);
+    put_dec(o + jr_ts, 1700000000 + (base + i) % 1000000000, 10);
+    o[jr_read] = (uint8_t)('0' + ((h >> 23) & 1));
+  }
+  put_hex(out + S - 19, seq, 16);
+}
+
+/* The binary payload of message `seq`, unmasked (what queue_msg's fast path writes masked). */
+static void pattern_build(uint64_t seq, uint64_t aux, uint8_t *out) {
+  put_le64(out, seq);
+  put_le64(out + 8, aux);
+  uint8_t kb = kbyte(seq);
+  for (size_t i = 16; i < opt.size; i++) out[i] = pattern[i] ^ kb;
 }
 
 /* ---------- SHA-1 (FIPS 180-4) and base64, for Sec-WebSocket-Accept ---------- */
@@ -269,10 +424,126 @@ static void flush(conn *c) {
   if (c->state >= ST_HANDSHAKE) set_events(c, EPOLLIN);
 }
 
+/* ---------- permessage-deflate ---------- */
+
+static void pmd_streams(conn *c) {
+  if (c->zd) return;
+  c->zd = calloc(1, sizeof *c->zd);
+  c->zi = calloc(1, sizeof *c->zi);
+  if (!c->zd || !c->zi) die(EXIT_SETUP, "out of memory");
+  /* zlib refuses a raw deflate window of 8 bits; with 9 it still keeps every match within
+   * 250 bytes (MAX_DIST = window - 262), so the output inflates with a 256-byte window. */
+  int cb = c->c_bits == 8 ? 9 : c->c_bits;
+  if (deflateInit2(c->zd, opt.zlevel, Z_DEFLATED, -cb, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    die(EXIT_SETUP, "deflateInit2(level %d, window %d bits) failed", opt.zlevel, cb);
+  if (inflateInit2(c->zi, -c->s_bits) != Z_OK) die(EXIT_SETUP, "inflateInit2(window %d bits) failed", c->s_bits);
+}
+
+/* RFC 7692 section 7.2.1: compresses `n` bytes into zbuf; returns the length without 00 00 FF FF. */
+static size_t pmd_compress(conn *c, const uint8_t *in, size_t n) {
+  pmd_streams(c);
+  z_stream *z = c->zd;
+  z->next_in = (Bytef *)in;
+  z->avail_in = (uInt)n;
+  size_t have = 0;
+  for (;;) {
+    if (zcap - have < 64) {
+      zcap *= 2;
+      zbuf = realloc(zbuf, zcap);
+      if (!zbuf) die(EXIT_SETUP, "out of memory");
+    }
+    z->next_out = zbuf + have;
+    z->avail_out = (uInt)(zcap - have);
+    int r = deflate(z, Z_SYNC_FLUSH);
+    if (r != Z_OK && r != Z_BUF_ERROR) die(EXIT_SETUP, "deflate failed (%d)", r);
+    have = zcap - z->avail_out;
+    if (z->avail_in == 0 && z->avail_out > 0) break; /* the flush is complete */
+  }
+  static const uint8_t trailer[4] = {0x00, 0x00, 0xff, 0xff};
+  if (have < 4 || memcmp(zbuf + have - 4, trailer, 4) != 0) die(EXIT_SETUP, "deflate output does not end with 00 00 ff ff");
+  have -= 4;
+  if (have == 0) zbuf[have++] = 0x00; /* section 7.2.3.6: an empty deflate block */
+  if (c->c_nct) deflateReset(z);
+  return have;
+}
+
+static void payload_bytes(conn *c, const uint8_t *p, size_t n);
+
+/* RFC 7692 section 7.2.2: inflates compressed message bytes and passes on what comes out. */
+static void pmd_inflate(conn *c, const uint8_t *p, size_t n) {
+  pmd_streams(c);
+  z_stream *z = c->zi;
+  z->next_in = (Bytef *)p;
+  z->avail_in = (uInt)n;
+  for (;;) {
+    z->next_out = ibuf;
+    z->avail_out = IBUF_SIZE;
+    int r = inflate(z, Z_SYNC_FLUSH);
+    size_t got = IBUF_SIZE - z->avail_out;
+    if (got) payload_bytes(c, ibuf, got);
+    if (r == Z_STREAM_END) { /* a final block (BFINAL): whatever follows starts afresh */
+      inflateReset(z);
+      if (z->avail_in == 0) break;
+      continue;
+    }
+    if (r == Z_BUF_ERROR && got == 0) break; /* nothing more to do */
+    if (r != Z_OK && r != Z_BUF_ERROR)
+      die(EXIT_WRONG, "connection %d, message seq %" PRIu64 ": the server's compressed data does not inflate: %s", c->idx,
+          c->recv_seq, z->msg ? z->msg : "zlib error");
+    if (z->avail_in == 0 && z->avail_out > 0) break;
+  }
+}
+
+/* Queues one message built in sbuf (JSON, or compressed): header, mask, payload. */
+static void queue_built(conn *c, uint64_t seq, uint64_t aux) {
+  size_t S = opt.size, L = S, hl;
+  if (opt.json) json_build(seq, aux, sbuf);
+  else pattern_build(seq, aux, sbuf);
+  const uint8_t *pl = sbuf;
+  uint8_t hdr[14];
+  hdr[0] = opt.json ? 0x81 : 0x82; /* FIN, text or binary */
+  if (c->pmd) {
+    L = pmd_compress(c, sbuf, S);
+    pl = zbuf;
+    hdr[0] |= 0x40; /* RSV1: compressed */
+  }
+  if (L < 126) { hdr[1] = (uint8_t)(0x80 | L); hl = 2; }
+  else if (L < 65536) { hdr[1] = 0x80 | 126; hdr[2] = (uint8_t)(L >> 8); hdr[3] = (uint8_t)L; hl = 4; }
+  else {
+    hdr[1] = 0x80 | 127;
+    for (int i = 0; i < 8; i++) hdr[2 + i] = (uint8_t)((uint64_t)L >> (56 - 8 * i));
+    hl = 10;
+  }
+  uint32_t mask = (uint32_t)(rng64() >> 32);
+  memcpy(hdr + hl, &mask, 4);
+  hl += 4;
+  uint8_t *w = out_reserve(c, hl + L);
+  memcpy(w, hdr, hl);
+  w += hl;
+  uint64_t m64 = (uint64_t)mask | ((uint64_t)mask << 32);
+  size_t i = 0;
+  for (; i + 8 <= L; i += 8) {
+    uint64_t t;
+    memcpy(&t, pl + i, 8);
+    t ^= m64;
+    memcpy(w + i, &t, 8);
+  }
+  uint8_t m[4];
+  memcpy(m, &mask, 4);
+  for (; i < L; i++) w[i] = pl[i] ^ m[i & 3];
+  c->out_len += hl + L;
+  n_wire_tx += hl + L;
+  n_payload_tx += S;
+}
+
 /* Queues one message (header + payload) on c. aux: bytes 8..15 (latency: scheduled time). */
 static void queue_msg(conn *c, uint64_t aux) {
   size_t S = opt.size, hl = 0;
   uint64_t seq = c->send_seq++;
+  if (opt.proto == P_WS && (opt.json || c->pmd)) {
+    queue_built(c, seq, aux);
+    return;
+  }
   uint8_t hdr[14];
   uint32_t mask = 0;
   if (opt.proto == P_WS) {
@@ -313,6 +584,8 @@ static void queue_msg(conn *c, uint64_t aux) {
   }
   for (; i < S; i++) w[i] = pattern[i] ^ k[i & 3];
   c->out_len += hl + S;
+  n_wire_tx += hl + S;
+  n_payload_tx += S;
 }
 
 static void queue_pong(conn *c, const uint8_t *p, int n) {
@@ -366,8 +639,9 @@ static void on_connected(conn *c) {
   char req[512];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                   opt.path, opt.host, opt.port, key);
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                   opt.path, opt.host, opt.port, key,
+                   opt.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
   memcpy(out_reserve(c, (size_t)n), req, (size_t)n);
   c->out_len += (size_t)n;
   c->hs = malloc(HS_MAX + 1);
@@ -377,6 +651,90 @@ static void on_connected(conn *c) {
 }
 
 static void feed_frames(conn *c, const uint8_t *p, size_t n);
+
+static int is_tchar(char ch) {
+  return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+         (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* A window size (RFC 7692 section 7.1.2): 8..15, digits only, no leading zero; -1 if not. */
+static int window_bits(const char *v, size_t n) {
+  if (n == 1 && v[0] >= '8' && v[0] <= '9') return v[0] - '0';
+  if (n == 2 && v[0] == '1' && v[1] >= '0' && v[1] <= '5') return 10 + v[1] - '0';
+  return -1;
+}
+
+/*
+ * The value of the server's Sec-WebSocket-Extensions (RFC 7692 sections 5 and 7.1): exactly
+ * one permessage-deflate element, each parameter at most once, window sizes 8..15 given as a
+ * token or a quoted string. Anything else fails the run: the server answered wrongly.
+ */
+static void parse_extensions(conn *c, const char *v, size_t n) {
+  size_t i = 0;
+#define OWS() while (i < n && (v[i] == ' ' || v[i] == '\t')) i++
+#define BAD(...) die(EXIT_WRONG, "connection %d: Sec-WebSocket-Extensions '%.*s': " __VA_ARGS__)
+  OWS();
+  size_t t0 = i;
+  while (i < n && is_tchar(v[i])) i++;
+  if (i == t0) BAD("no extension name", c->idx, (int)n, v);
+  if (!opt.deflate) BAD("the server accepted an extension that was not offered", c->idx, (int)n, v);
+  if (i - t0 != 18 || strncasecmp(v + t0, "permessage-deflate", 18) != 0)
+    BAD("the server accepted an extension that was not offered", c->idx, (int)n, v);
+  c->pmd = 1;
+  c->c_bits = c->s_bits = 15;
+  int seen = 0;
+  for (;;) {
+    OWS();
+    if (i == n) break;
+    if (v[i] == ',') BAD("more than one extension accepted, only permessage-deflate was offered", c->idx, (int)n, v);
+    if (v[i] != ';') BAD("malformed at offset %zu", c->idx, (int)n, v, i);
+    i++;
+    OWS();
+    size_t p0 = i;
+    while (i < n && is_tchar(v[i])) i++;
+    size_t pl = i - p0;
+    if (pl == 0) BAD("empty parameter name at offset %zu", c->idx, (int)n, v, i);
+    OWS();
+    char val[32];
+    size_t vl = 0;
+    int has_val = 0;
+    if (i < n && v[i] == '=') {
+      i++;
+      OWS();
+      has_val = 1;
+      if (i < n && v[i] == '"') {
+        i++;
+        while (i < n && v[i] != '"') {
+          if (v[i] == '\\' && i + 1 < n) i++;
+          if (vl < sizeof val - 1) val[vl++] = v[i];
+          i++;
+        }
+        if (i == n) BAD("unterminated quoted string", c->idx, (int)n, v);
+        i++;
+      } else {
+        while (i < n && is_tchar(v[i])) { if (vl < sizeof val - 1) val[vl++] = v[i]; i++; }
+      }
+      val[vl] = 0;
+    }
+    static const char *const names[] = {"server_no_context_takeover", "client_no_context_takeover",
+                                        "server_max_window_bits", "client_max_window_bits"};
+    int k = -1;
+    for (int j = 0; j < 4; j++) if (pl == strlen(names[j]) && strncasecmp(v + p0, names[j], pl) == 0) k = j;
+    if (k < 0) BAD("unknown parameter '%.*s'", c->idx, (int)n, v, (int)pl, v + p0);
+    if (seen & (1 << k)) BAD("parameter '%s' given twice", c->idx, (int)n, v, names[k]);
+    seen |= 1 << k;
+    if (k < 2) {
+      if (has_val) BAD("'%s' takes no value", c->idx, (int)n, v, names[k]);
+      if (k == 0) c->s_nct = 1; else c->c_nct = 1;
+    } else {
+      int bits = has_val ? window_bits(val, vl) : -1;
+      if (bits < 0) BAD("'%s' needs a value of 8..15 in a response", c->idx, (int)n, v, names[k]);
+      if (k == 2) c->s_bits = bits; else c->c_bits = bits;
+    }
+  }
+#undef OWS
+#undef BAD
+}
 
 /* Reads the HTTP response; returns bytes of p consumed by it (the rest are frames). */
 static size_t feed_handshake(conn *c, const uint8_t *p, size_t n) {
@@ -397,7 +755,7 @@ static size_t feed_handshake(conn *c, const uint8_t *p, size_t n) {
     if (eol) *eol = 0;
     die(EXIT_WRONG, "connection %d: expected 'HTTP/1.1 101 ...', got '%s'", c->idx, c->hs);
   }
-  int ok_accept = 0, ok_upgrade = 0;
+  int ok_accept = 0, ok_upgrade = 0, n_ext = 0;
   for (char *line = strstr(c->hs, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
     char *h = line + 2;
     if (strncasecmp(h, "sec-websocket-accept:", 21) == 0) {
@@ -411,8 +769,18 @@ static size_t feed_handshake(conn *c, const uint8_t *p, size_t n) {
       char *v = h + 8;
       while (*v == ' ' || *v == '\t') v++;
       if (strncasecmp(v, "websocket", 9) == 0) ok_upgrade = 1;
+    } else if (strncasecmp(h, "sec-websocket-extensions:", 25) == 0) {
+      const char *v = h + 25;
+      while (*v == ' ' || *v == '\t') v++;
+      size_t vl = strcspn(v, "\r");
+      while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+      if (n_ext++) die(EXIT_WRONG, "connection %d: more than one Sec-WebSocket-Extensions header in the 101 response", c->idx);
+      parse_extensions(c, v, vl);
     }
   }
+  if (opt.deflate && !c->pmd)
+    die(EXIT_WRONG, "connection %d: the server did not accept permessage-deflate (no Sec-WebSocket-Extensions in its 101 "
+        "response; was it started with --deflate?)", c->idx);
   if (!ok_accept) die(EXIT_WRONG, "connection %d: 101 response without Sec-WebSocket-Accept", c->idx);
   if (!ok_upgrade) die(EXIT_WRONG, "connection %d: 101 response without 'Upgrade: websocket'", c->idx);
   free(c->hs);
@@ -438,15 +806,24 @@ static void payload_bytes(conn *c, const uint8_t *p, size_t n) {
     c->ctrl_len += (int)n;
     return;
   }
+  if (n == 0) return;
   uint64_t off = c->msg_off;
   if (off + n > opt.size)
     die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": longer than the %zu bytes sent",
         c->idx, c->recv_seq, opt.size);
-  if (off < 16) {
-    size_t k = 16 - off < n ? 16 - off : n;
+  size_t hlen = opt.json ? HEAD_LEN : 16;
+  if (off < hlen) {
+    size_t k = hlen - off < n ? hlen - off : n;
     memcpy(c->head + off, p, k);
   }
-  if (c->sampled) {
+  if (opt.json) {
+    if (c->sampled) memcpy(c->msgbuf + off, p, n);
+    uint64_t t0 = opt.size - TAIL_LEN; /* keep the last TAIL_LEN bytes */
+    if (off + n > t0) {
+      size_t from = off >= t0 ? 0 : (size_t)(t0 - off);
+      memcpy(c->tail + (off + from - t0), p + from, n - from);
+    }
+  } else if (c->sampled) {
     uint8_t kb = kbyte(c->recv_seq);
     size_t i = off < 16 ? 16 - off : 0;
     uint64_t k64 = kb * 0x0101010101010101ULL;
@@ -479,7 +856,14 @@ static void frame_done(conn *c) {
     die(EXIT_WRONG, "connection %d: the server sent a close frame (code %u, reason '%.*s')", c->idx, code,
         c->ctrl_len > 2 ? c->ctrl_len - 2 : 0, (const char *)c->ctrl_buf + 2);
   }
-  if (c->fin) on_message(c);
+  if (c->fin) {
+    if (c->compressed) { /* section 7.2.2: append 00 00 FF FF, then inflate */
+      static const uint8_t trailer[4] = {0x00, 0x00, 0xff, 0xff};
+      pmd_inflate(c, trailer, 4);
+      if (c->s_nct) inflateReset(c->zi);
+    }
+    on_message(c);
+  }
 }
 
 /* Returns 1 when the header is complete (parser moved on), 0 when it needs more bytes. */
@@ -500,8 +884,12 @@ static int header_done(conn *c) {
     if (l7 < 126) len = (uint64_t)l7;
     else if (l7 == 126) len = (uint64_t)c->hdr[2] << 8 | c->hdr[3];
     else { len = 0; for (int i = 0; i < 8; i++) len = len << 8 | c->hdr[2 + i]; }
-    if (b0 & 0x70) die(EXIT_WRONG, "connection %d: frame with RSV bits 0x%x (no extension was negotiated)", c->idx, b0 & 0x70);
     int op = b0 & 0x0f;
+    int rsv = b0 & 0x70;
+    if (rsv && !c->pmd) die(EXIT_WRONG, "connection %d: frame with RSV bits 0x%x (no extension was negotiated)", c->idx, rsv);
+    if (rsv && (rsv != 0x40 || (op != 1 && op != 2)))
+      die(EXIT_WRONG, "connection %d: frame with RSV bits 0x%x and opcode %d (permessage-deflate allows RSV1 on the first "
+          "frame of a data message only)", c->idx, rsv, op);
     c->fin = b0 >> 7;
     if (op >= 8) {
       if (!c->fin || len > 125 || (op != 8 && op != 9 && op != 10))
@@ -513,10 +901,14 @@ static int header_done(conn *c) {
       c->ctrl = 0;
       if (op == 1 || op == 2) {
         if (c->in_msg) die(EXIT_WRONG, "connection %d: new data frame inside a fragmented message", c->idx);
-        if (op == 1) die(EXIT_WRONG, "connection %d: echo of a binary message came back as text", c->idx);
+        if (op != (opt.json ? 1 : 2))
+          die(EXIT_WRONG, "connection %d: echo of a %s message came back as %s", c->idx, opt.json ? "text" : "binary",
+              op == 1 ? "text" : "binary");
         c->in_msg = 1;
         c->msg_off = 0;
+        c->compressed = rsv != 0;
         c->sampled = c->state == ST_OPEN && c->recv_seq % opt.verify_every == 0;
+        if (c->sampled && opt.json && !c->msgbuf && !(c->msgbuf = malloc(opt.size))) die(EXIT_SETUP, "out of memory");
       } else if (op == 0) {
         if (!c->in_msg) die(EXIT_WRONG, "connection %d: continuation frame with no message to continue", c->idx);
       } else {
@@ -546,7 +938,8 @@ static void feed_frames(conn *c, const uint8_t *p, size_t n) {
       if (c->hdr_have == c->hdr_need) header_done(c);
     } else {
       size_t take = c->frame_left < n ? (size_t)c->frame_left : n;
-      payload_bytes(c, p, take);
+      if (c->compressed && !c->ctrl) pmd_inflate(c, p, take);
+      else payload_bytes(c, p, take);
       p += take;
       n -= take;
       c->frame_left -= take;
@@ -560,13 +953,14 @@ static void on_readable(conn *c) {
    * the kernel drop the bytes up to the frame's last one instead of copying them (TCP honours
    * MSG_TRUNC so). The length is still counted and the last byte still read and checked. The
    * length is capped at RBUF_SIZE, so a kernel that copied anyway would stay inside rbuf. */
-  if (c->state == ST_OPEN && c->ps == PS_PAYLOAD && !c->ctrl && !c->sampled && c->msg_off >= 16 &&
+  if (c->state == ST_OPEN && c->ps == PS_PAYLOAD && !c->ctrl && !c->sampled && !c->compressed && !opt.json && c->msg_off >= 16 &&
       c->frame_left > SKIP_MIN && c->msg_off + c->frame_left <= opt.size) {
     size_t skip = c->frame_left - 1 < RBUF_SIZE ? (size_t)c->frame_left - 1 : RBUF_SIZE;
     ssize_t n = recv(c->fd, rbuf, skip, MSG_TRUNC);
     if (n > 0) {
       c->frame_left -= (uint64_t)n;
       c->msg_off += (uint64_t)n;
+      n_wire_rx += (uint64_t)n;
       return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -591,6 +985,7 @@ static void on_readable(conn *c) {
     p += used;
     len -= used;
   }
+  if (c->state == ST_OPEN) n_wire_rx += len;
   if (len) feed_frames(c, p, len);
   if (c->out_len > c->out_off) flush(c);
 }
@@ -604,6 +999,14 @@ static void on_event(conn *c, uint32_t ev) {
 /* ---------- modes ---------- */
 
 static int phase_sending; /* echo/broadcast: keep the pipeline full */
+
+/* wire accounting over a window */
+typedef struct { uint64_t wtx, ptx, wrx, prx, rxc, rxm; } wire_t;
+static wire_t ws0, ws1;
+static void wire_snap(wire_t *w) {
+  w->wtx = n_wire_tx; w->ptx = n_payload_tx; w->wrx = n_wire_rx; w->prx = n_payload_rx;
+  w->rxc = n_rx_compressed; w->rxm = n_rx_msgs;
+}
 
 static void on_open(conn *c) {
   inprogress--;
@@ -621,6 +1024,39 @@ static void lat_push(uint64_t **arr, size_t *n, size_t *cap, uint64_t v) {
   (*arr)[(*n)++] = v;
 }
 
+/* JSON payloads: both sequence numbers, the aux word, the fixed text around them, and (sampled
+ * messages) every byte against the message rebuilt from its sequence number. */
+static void json_check(conn *c, uint64_t *seq_out, uint64_t *aux_out) {
+  const uint8_t *h = c->head, *t = c->tail;
+  uint64_t seq, aux, end;
+  size_t S = opt.size, te = TAIL_LEN - JSON_END_LEN; /* where JSON_END_LIT starts in tail */
+  if (memcmp(h, JSON_P0, JSON_SEQ_OFF) != 0 || !get_hex16(h + JSON_SEQ_OFF, &seq) ||
+      memcmp(h + JSON_SEQ_OFF + 16, JSON_P1, 9) != 0 || !get_hex16(h + JSON_AUX_OFF, &aux) ||
+      memcmp(h + JSON_AUX_OFF + 16, JSON_P2, 3) != 0)
+    die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": the text does not start with the "
+        "[{\"seq\":...,\"aux\":...}, head that was sent: '%.53s'", c->idx, c->recv_seq, (const char *)h);
+  if (seq != c->recv_seq)
+    die(EXIT_WRONG, "ECHO MISMATCH on connection %d: message carries seq %" PRIu64 ", expected %" PRIu64
+        " (lost, duplicated or reordered)", c->idx, seq, c->recv_seq);
+  if (opt.mode != M_LATENCY && aux != (seq ^ AUX_XOR))
+    die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": the aux word is corrupted", c->idx, seq);
+  if (memcmp(t + te, JSON_END_LIT, 9) != 0 || !get_hex16(t + te + 9, &end) || memcmp(t + te + 25, "\"}]", 3) != 0 ||
+      end != seq)
+    die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": the text does not end with "
+        "\"end\":\"<seq>\"}]: '%.28s'", c->idx, seq, (const char *)t + te);
+  if (c->sampled) {
+    json_build(seq, aux, expect);
+    if (memcmp(c->msgbuf, expect, S) != 0) {
+      size_t i = 0;
+      while (c->msgbuf[i] == expect[i]) i++;
+      die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 " (size %zu): text byte at offset %zu: "
+          "expected '%c' (0x%02x), got 0x%02x", c->idx, seq, S, i, expect[i], expect[i], c->msgbuf[i]);
+    }
+  }
+  *seq_out = seq;
+  *aux_out = aux;
+}
+
 static void on_message(conn *c) {
   c->in_msg = 0;
   if (c->state == ST_HANDSHAKE) { /* raw greeting */
@@ -631,16 +1067,26 @@ static void on_message(conn *c) {
   if (c->msg_off != opt.size)
     die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": %" PRIu64 " bytes, expected %zu",
         c->idx, c->recv_seq, c->msg_off, opt.size);
-  uint64_t seq = get_le64(c->head), aux = get_le64(c->head + 8);
-  if (seq != c->recv_seq)
-    die(EXIT_WRONG, "ECHO MISMATCH on connection %d: message carries seq %" PRIu64 ", expected %" PRIu64
-        " (lost, duplicated or reordered)", c->idx, seq, c->recv_seq);
-  if (opt.mode != M_LATENCY && aux != (seq ^ AUX_XOR))
-    die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": bytes 8..15 corrupted", c->idx, seq);
-  if (opt.size > 16) {
-    uint8_t want = pattern[opt.size - 1] ^ kbyte(seq);
-    if (c->last != want) mismatch(c, "last byte", opt.size - 1, want, c->last);
+  uint64_t seq, aux;
+  if (opt.json) {
+    json_check(c, &seq, &aux);
+  } else {
+    seq = get_le64(c->head);
+    aux = get_le64(c->head + 8);
+    if (seq != c->recv_seq)
+      die(EXIT_WRONG, "ECHO MISMATCH on connection %d: message carries seq %" PRIu64 ", expected %" PRIu64
+          " (lost, duplicated or reordered)", c->idx, seq, c->recv_seq);
+    if (opt.mode != M_LATENCY && aux != (seq ^ AUX_XOR))
+      die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": bytes 8..15 corrupted", c->idx, seq);
+    if (opt.size > 16) {
+      uint8_t want = pattern[opt.size - 1] ^ kbyte(seq);
+      if (c->last != want) mismatch(c, "last byte", opt.size - 1, want, c->last);
+    }
   }
+  n_rx_msgs++;
+  n_payload_rx += opt.size;
+  if (c->compressed) n_rx_compressed++;
+  c->compressed = 0;
   n_checked++;
   if (c->sampled) n_full++;
   c->recv_seq++;
@@ -716,8 +1162,17 @@ static void close_all(void) {
     conns[i].state = ST_CLOSED;
     free(conns[i].out);
     free(conns[i].hs);
+    free(conns[i].msgbuf);
     conns[i].out = NULL;
     conns[i].hs = NULL;
+    conns[i].msgbuf = NULL;
+    if (conns[i].zd) {
+      deflateEnd(conns[i].zd);
+      inflateEnd(conns[i].zi);
+      free(conns[i].zd);
+      free(conns[i].zi);
+      conns[i].zd = conns[i].zi = NULL;
+    }
   }
 }
 
@@ -759,14 +1214,18 @@ static void usage(void) {
           "  --path /P             request path (ws)\n"
           "  --conns N             connections (broadcast: receivers; +1 sender)\n"
           "  --inflight K          echo: messages in flight per connection; broadcast: in total\n"
-          "  --size S              payload bytes per message (>= 16)\n"
+          "  --size S              payload bytes per message (>= 16; json: >= %d)\n"
+          "  --payload binary|json binary messages (default) or JSON-like text messages (ws)\n"
+          "  --deflate             offer permessage-deflate, compress and inflate every message (ws)\n"
+          "  --deflate-level L     zlib level for what this client compresses (default 1)\n"
           "  --duration S --warmup S   measured window and warm-up before it (seconds)\n"
           "  --rate R              latency: total messages per second over all connections\n"
           "  --grace S             latency: wait this long for the last echoes\n"
           "  --max-pending N       connections being opened at once (default 256)\n"
           "  --verify-every N      check every byte of every N-th message (default 64)\n"
           "  --hold S              idle: hold S seconds (default: until stdin has input or EOF)\n"
-          "  --timeout S           give up after S seconds (default: warm-up + duration + 60)\n");
+          "  --timeout S           give up after S seconds (default: warm-up + duration + 60)\n",
+          JSON_MIN_SIZE);
   exit(EXIT_SETUP);
 }
 
@@ -781,6 +1240,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage();
+    if (!strcmp(a, "--deflate")) { opt.deflate = 1; continue; }
     if (i + 1 >= argc) die(EXIT_SETUP, "%s needs a value (try --help)", a);
     const char *v = argv[++i];
     if (!strcmp(a, "--mode")) {
@@ -805,6 +1265,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--timeout")) opt.timeout = num_arg(a, v);
     else if (!strcmp(a, "--max-pending")) opt.max_pending = (int)num_arg(a, v);
     else if (!strcmp(a, "--verify-every")) opt.verify_every = (uint64_t)num_arg(a, v);
+    else if (!strcmp(a, "--deflate-level")) opt.zlevel = (int)num_arg(a, v);
+    else if (!strcmp(a, "--payload")) {
+      if (!strcmp(v, "json")) opt.json = 1;
+      else if (!strcmp(v, "binary")) opt.json = 0;
+      else die(EXIT_SETUP, "unknown payload '%s' (binary or json)", v);
+    }
     else die(EXIT_SETUP, "unknown option '%s' (try --help)", a);
   }
   if (opt.mode < 0) usage();
@@ -814,6 +1280,9 @@ int main(int argc, char **argv) {
   if (opt.size < 16 || opt.size > (1u << 30)) die(EXIT_SETUP, "--size must be 16 .. 2^30 bytes");
   if (opt.mode == M_LATENCY && opt.rate <= 0) die(EXIT_SETUP, "--rate must be > 0");
   if (opt.path[0] != '/') die(EXIT_SETUP, "--path must start with '/'");
+  if ((opt.json || opt.deflate) && opt.proto != P_WS) die(EXIT_SETUP, "--payload json and --deflate need --proto ws");
+  if (opt.json && opt.size < JSON_MIN_SIZE) die(EXIT_SETUP, "--payload json needs --size >= %d", JSON_MIN_SIZE);
+  if (opt.zlevel < 0 || opt.zlevel > 9) die(EXIT_SETUP, "--deflate-level must be 0..9");
 
   /* self-test of the Sec-WebSocket-Accept computation (RFC 6455 section 1.3 example) */
   char acc[32];
@@ -845,6 +1314,15 @@ int main(int argc, char **argv) {
   pattern = malloc(opt.size);
   if (!conns || !rbuf || !pattern) die(EXIT_SETUP, "out of memory");
   for (size_t i = 0; i < opt.size; i++) pattern[i] = (uint8_t)(i * 31u + (i >> 8) * 7u + (i >> 16) * 3u + 1u);
+  if (opt.json || opt.deflate) {
+    sbuf = malloc(opt.size);
+    expect = malloc(opt.size);
+    ibuf = malloc(IBUF_SIZE);
+    zcap = compressBound((uLong)opt.size) + 64;
+    zbuf = malloc(zcap);
+    if (!sbuf || !expect || !ibuf || !zbuf) die(EXIT_SETUP, "out of memory");
+    if (opt.json) json_init();
+  }
   for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].idx = i; }
   if (opt.mode == M_BROADCAST) conns[opt.conns].is_sender = 1;
 
@@ -917,9 +1395,11 @@ int main(int argc, char **argv) {
         measuring = 1;
         w_t0 = t_now; w_c0 = cpu_ns();
         m0 = n_msgs; b0 = n_bytes; d0 = n_deliveries; s0 = sender ? sender->send_seq : 0;
+        wire_snap(&ws0);
       }
       if (measuring && t_now >= t_end) {
         w_t1 = t_now; w_c1 = cpu_ns();
+        wire_snap(&ws1);
         break;
       }
     }
@@ -934,6 +1414,7 @@ int main(int argc, char **argv) {
            (double)(n_bytes - b0) / win / 1e6);
     }
   } else { /* M_LATENCY: open loop, latency from the scheduled send time */
+    wire_snap(&ws0);
     tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (tfd < 0) die(EXIT_SETUP, "timerfd_create: %s", strerror(errno));
     struct epoll_event e = {.events = EPOLLIN, .data.ptr = &sentinel_timer};
@@ -974,6 +1455,7 @@ int main(int argc, char **argv) {
     for (uint64_t i = 0; i < unanswered; i++) lat_push(&lat, &lat_n, &lat_cap, t_now - lat_win_end);
     w_t0 = t_open; w_t1 = t_now; /* generator CPU over warm-up, window and grace */
     w_c0 = cpu_open; w_c1 = cpu_ns();
+    wire_snap(&ws1);
     qsort(lat, lat_n, sizeof *lat, cmp_u64);
     qsort(lag, lag_n, sizeof *lag, cmp_u64);
     double sum = 0;
@@ -989,6 +1471,23 @@ int main(int argc, char **argv) {
   }
 
   double wwin = (double)(w_t1 - w_t0) / 1e9, wcpu = (double)(w_c1 - w_c0) / 1e9;
+  if (opt.proto == P_WS) {
+    const conn *c0 = &conns[0];
+    jadd(",\"payload\":\"%s\",\"deflate\":%d", opt.json ? "json" : "binary", c0->pmd);
+    if (c0->pmd)
+      jadd(",\"deflate_level\":%d,\"server_no_context_takeover\":%d,\"client_no_context_takeover\":%d"
+           ",\"server_max_window_bits\":%d,\"client_max_window_bits\":%d",
+           opt.zlevel, c0->s_nct, c0->c_nct, c0->s_bits, c0->c_bits);
+  }
+  if (opt.mode == M_ECHO || opt.mode == M_BROADCAST || opt.mode == M_LATENCY) {
+    /* bytes on the wire (frame headers included, control frames and handshakes not) per payload byte */
+    uint64_t wtx = ws1.wtx - ws0.wtx, ptx = ws1.ptx - ws0.ptx, wrx = ws1.wrx - ws0.wrx, prx = ws1.prx - ws0.prx;
+    jadd(",\"wire_tx_bytes\":%" PRIu64 ",\"payload_tx_bytes\":%" PRIu64 ",\"wire_ratio_tx\":%.4f"
+         ",\"wire_rx_bytes\":%" PRIu64 ",\"payload_rx_bytes\":%" PRIu64 ",\"wire_ratio_rx\":%.4f"
+         ",\"rx_msgs\":%" PRIu64 ",\"rx_compressed_msgs\":%" PRIu64,
+         wtx, ptx, ptx ? (double)wtx / (double)ptx : 0, wrx, prx, prx ? (double)wrx / (double)prx : 0,
+         ws1.rxm - ws0.rxm, ws1.rxc - ws0.rxc);
+  }
   close_all();
   uint64_t t_fin = mono_ns();
   struct rusage ru;

@@ -32,7 +32,11 @@ const CONTENDERS = [
 const size = (n) => (n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
 const count = (n) => n.toLocaleString('en-US');
 
-/** Scenarios: loadgen parameters (full run, and the --smoke override) and the table rows. */
+/**
+ * Scenarios: loadgen parameters (full run, and the --smoke override) and the table rows.
+ * Optional: serverArgs / genArgs (extra flags for the server and the load generator) and
+ * contenders (the keys that take part; the others show n/a).
+ */
 const SCENARIOS = [
   {
     key: 'echo-32', mode: 'echo', server: 'echo',
@@ -73,6 +77,18 @@ const SCENARIOS = [
     key: 'broadcast', mode: 'broadcast', server: 'broadcast',
     full: { conns: 1000, inflight: 32, size: 32 }, smoke: { conns: 10, inflight: 4, size: 32 },
     rows: (p) => [{ label: `broadcast ${size(p.size)} to ${count(p.conns)} receivers (${p.inflight} msgs in flight)`, metric: 'deliveries_per_s', unit: 'deliveries/s', better: 'higher' }],
+  },
+  {
+    // permessage-deflate with each library's defaults (threshold 1024 B, context takeover both
+    // ways); the generator compresses everything it sends and inflates every echo before the
+    // checks. The net ceiling has no compression: it does not take part.
+    key: 'deflate-echo', mode: 'echo', server: 'echo', serverArgs: ['--deflate'], genArgs: ['--deflate', '--payload', 'json'],
+    contenders: ['fullduplex', 'ws', 'ws-bufferutil'],
+    full: { conns: 64, inflight: 4, size: 4096 }, smoke: { conns: 4, inflight: 2, size: 4096 },
+    rows: (p) => [
+      { label: `deflate echo ${size(p.size)} JSON text, ${p.conns} conns x ${p.inflight} in flight`, metric: 'msgs_per_s', unit: 'msg/s', better: 'higher' },
+      { label: `deflate echo: server RSS after the run`, metric: 'server_rss_after_mib', unit: 'MiB', better: 'lower' },
+    ],
   },
 ];
 
@@ -290,6 +306,17 @@ async function waitQuiet(budget) {
   }
 }
 
+/** VmRSS and VmHWM (peak RSS) in KiB; NaN when unreadable. */
+function memKiB(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const get = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN);
+    return { rss: get('VmRSS'), hwm: get('VmHWM') };
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+}
+
 function rssKiB(pid) {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
@@ -320,17 +347,19 @@ function pinned(cpu, cmd, args, o) {
   return o.pin ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args];
 }
 
-async function startServer(contender, serverMode, o) {
+async function startServer(contender, serverMode, o, extraArgs = []) {
   const env = { ...process.env, ...contender.env };
   if (!('WS_NO_BUFFER_UTIL' in contender.env)) delete env.WS_NO_BUFFER_UTIL;
   const script = path.join(BENCH, 'servers', contender.script);
-  const [cmd, args] = pinned(0, process.execPath, ['--expose-gc', script, '--mode', serverMode], o);
+  const [cmd, args] = pinned(0, process.execPath, ['--expose-gc', script, '--mode', serverMode, ...extraArgs], o);
   const server = new Proc(cmd, args, env);
   try {
     const { line } = await server.line(/^READY \d+/, 15000, `${contender.key} server start`);
     const [, port, ...extra] = line.trim().split(/\s+/);
     if (contender.expect && !extra.includes(contender.expect))
       throw new Error(`${contender.key} server: expected ${contender.expect} in '${line}'`);
+    if (extraArgs.includes('--deflate') && !extra.includes('deflate=1'))
+      throw new Error(`${contender.key} server: expected deflate=1 in '${line}'`);
     server.port = Number(port);
     return server;
   } catch (err) {
@@ -342,6 +371,7 @@ async function startServer(contender, serverMode, o) {
 function loadgenArgs(scn, params, contender, port, o) {
   const args = ['--mode', scn.mode, '--proto', contender.proto, '--port', String(port), '--verify-every', String(o.verifyEvery)];
   for (const [k, v] of Object.entries(params)) args.push(`--${k}`, String(v));
+  args.push(...(scn.genArgs ?? []));
   if (scn.mode === 'echo' || scn.mode === 'latency' || scn.mode === 'broadcast')
     args.push('--duration', String(o.duration), '--warmup', String(o.warmup));
   return args;
@@ -362,7 +392,7 @@ async function gcAndMeasure(server, what) {
 }
 
 async function runOne(scn, params, contender, o) {
-  const server = await startServer(contender, scn.server, o);
+  const server = await startServer(contender, scn.server, o, scn.serverArgs);
   try {
     const args = loadgenArgs(scn, params, contender, server.port, o);
     const [cmd, cargs] = pinned(1, LOADGEN, args, o);
@@ -398,6 +428,7 @@ async function runOne(scn, params, contender, o) {
         await warm.stop();
       }
     }
+    const rssStart = memKiB(server.pid);
     const ticks0 = cpuTicks(server.pid);
     const stat0 = cpuStat();
     const t0 = performance.now();
@@ -408,6 +439,12 @@ async function runOne(scn, params, contender, o) {
       if (code !== 0) throw new Error(`${what}: load generator exited ${code}: ${gen.stderr.trim()}`);
       const r = parseResult(gen, what);
       r.server_cpu_pct = (100 * (cpuTicks(server.pid) - ticks0)) / CLK_TCK / wall;
+      // Server memory: before the load, right after the generator finished (no GC asked
+      // for; its connections are being closed), and the peak over its life (VmHWM).
+      const rssEnd = memKiB(server.pid);
+      r.server_rss_start_mib = rssStart.rss / 1024;
+      r.server_rss_after_mib = rssEnd.rss / 1024;
+      r.server_rss_peak_mib = rssEnd.hwm / 1024;
       if (o.pin) {
         // What other processes (other jobs on the machine) took from the two pinned CPUs.
         const stat1 = cpuStat();
@@ -499,12 +536,16 @@ function report(results, scenarios, contenders, o, info, startedAt, loads) {
   for (const { scn, params } of scenarios) {
     for (const c of contenders) {
       const runs = results.get(`${scn.key}/${c.key}`) ?? [];
+      if (runs.length === 0) continue; // did not take part
       const metrics = scn.rows(params).map((r) => r.metric);
       const vals = runs.map((r) => {
         if (r.error) return 'FAIL';
         const lag = Number.isFinite(r.send_lag_p99_us) ? `, generator late by p99 ${fmt(r.send_lag_p99_us)} µs / max ${fmt(r.send_lag_max_us)} µs` : '';
+        const wire = r.deflate
+          ? `, wire/payload: echoes ${r.wire_ratio_rx?.toFixed(3)} (${fmt((100 * r.rx_compressed_msgs) / r.rx_msgs)}% compressed), sent ${r.wire_ratio_tx?.toFixed(3)}; server RSS ${fmt(r.server_rss_start_mib)} -> peak ${fmt(r.server_rss_peak_mib)} MiB`
+          : '';
         const cpu = Number.isFinite(r.server_cpu_pct)
-          ? ` (server ${fmt(r.server_cpu_pct)}%${Number.isFinite(r.others_cpu0_pct) ? `, others ${fmt(r.others_cpu0_pct)}% / ${fmt(r.others_cpu1_pct)}%` : ''}${lag})`
+          ? ` (server ${fmt(r.server_cpu_pct)}%${Number.isFinite(r.others_cpu0_pct) ? `, others ${fmt(r.others_cpu0_pct)}% / ${fmt(r.others_cpu1_pct)}%` : ''}${lag}${wire})`
           : '';
         return metrics.map((m) => fmt(r[m])).join('/') + cpu;
       });
@@ -531,7 +572,13 @@ processes (they took more than ${NOISY_PCT}% of CPU 0 or CPU 1): treat it with s
 The net ceiling is a node:net server with 4-byte length framing, corked per read, no masking or
 UTF-8 work; its "handshake" is accepting the TCP connection and writing a 4-byte greeting.
 Memory per idle connection: server RSS (and V8 heap used + external) after a full GC with the
-connections open, minus the same before they were opened, divided by the connections.
+connections open, minus the same before they were opened, divided by the connections.${scenarios.some(({ scn }) => scn.key === 'deflate-echo') ? `
+Deflate echo: permessage-deflate with each library's defaults (threshold 1024 B, context
+takeover); the generator compresses every message it sends (zlib level 1) and inflates every
+echo before checking it; the net ceiling has no compression and does not take part (n/a).
+Server RSS after the run: VmRSS right after the load generator finished (no GC asked for);
+each run's start and peak (VmHWM) RSS and the bytes on the wire per payload byte are listed
+below.` : ''}
 
 Load generator CPU% / server CPU% (medians; generator: of one core during the measured window,
 or the connection phase for handshakes and idle; server: over the whole load generator run):
@@ -558,8 +605,8 @@ async function main() {
   mkdirSync(BUILD, { recursive: true });
   rmSync(DIST_COPY, { recursive: true, force: true });
   cpSync(path.join(ROOT, 'dist'), DIST_COPY, { recursive: true });
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', LOADGEN, path.join(BENCH, 'loadgen.c')], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) throw new Error(`building the load generator failed (is gcc installed? apt-get install gcc):\n${cc.error ?? cc.stderr}`);
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', LOADGEN, path.join(BENCH, 'loadgen.c'), '-lz'], { encoding: 'utf8' });
+  if (cc.error || cc.status !== 0) throw new Error(`building the load generator failed (is gcc installed? apt-get install gcc zlib1g-dev):\n${cc.error ?? cc.stderr}`);
   if (o.pin) {
     const ts = spawnSync('taskset', ['-c', '1', 'true']);
     if (ts.error || ts.status !== 0 || os.cpus().length < 2) {
@@ -573,15 +620,17 @@ async function main() {
   const info = machine(o);
   const startedAt = new Date();
   const loadStart = os.loadavg();
-  const total = o.reps * scenarios.length * contenders.length;
+  const takesPart = (scn, c) => !scn.contenders || scn.contenders.includes(c.key);
+  const total = o.reps * scenarios.reduce((sum, { scn }) => sum + contenders.filter((c) => takesPart(scn, c)).length, 0);
   let n = 0;
   const quiet = { left: o.quietWait, waited: 0 };
-  console.error(`bench: ${total} runs (${scenarios.length} scenarios x ${contenders.length} contenders x ${o.reps} reps)`);
+  console.error(`bench: ${total} runs (${scenarios.length} scenarios x up to ${contenders.length} contenders x ${o.reps} reps)`);
   // Repetitions are the outer loop so that slow drift (other load on the machine) spreads
   // over all contenders instead of landing on one.
   for (let rep = 1; rep <= o.reps; rep++) {
     for (const { scn, params } of scenarios) {
       for (const c of contenders) {
+        if (!takesPart(scn, c)) continue;
         n++;
         const key = `${scn.key}/${c.key}`;
         let r;

@@ -1,19 +1,24 @@
 /**
- * What every benchmark server shares: argument parsing, the READY line, and the stdin
+ * What every benchmark server shares: argument parsing (`--deflate`, a flag without a value,
+ * turns permessage-deflate on with the library's defaults), the READY line, and the stdin
  * control channel the runner uses ("gc" runs a full GC, when node runs with --expose-gc, and
  * answers "GC <rss> <heapUsed> <external> <arrayBuffers>"; EOF on stdin ends the process, so
  * a server never outlives its runner).
  */
 export function parseArgs(argv = process.argv.slice(2)) {
-  const args = { mode: 'echo', port: 0, host: '127.0.0.1' };
+  const args = { mode: 'echo', port: 0, host: '127.0.0.1', deflate: false };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
+    if (name === '--deflate') {
+      args.deflate = true;
+      continue;
+    }
     const value = argv[++i];
     if (value === undefined) throw new Error(`${name} needs a value`);
     if (name === '--mode') args.mode = value;
     else if (name === '--port') args.port = Number(value);
     else if (name === '--host') args.host = value;
-    else throw new Error(`unknown option ${name} (--mode echo|broadcast, --port N, --host H)`);
+    else throw new Error(`unknown option ${name} (--mode echo|broadcast, --port N, --host H, --deflate)`);
   }
   if (args.mode !== 'echo' && args.mode !== 'broadcast') throw new Error(`--mode must be echo or broadcast, not ${args.mode}`);
   return args;

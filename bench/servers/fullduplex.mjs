@@ -6,8 +6,9 @@
 import { parseArgs, ready } from './common.mjs';
 
 const { WebSocketServer } = await import(process.env.FULLDUPLEX_DIST ?? '../../dist/index.js');
-const { mode, port, host } = parseArgs();
-const wss = new WebSocketServer({ port, host });
+const { mode, port, host, deflate } = parseArgs();
+// --deflate: permessage-deflate with the library's defaults (threshold 1024, context takeover).
+const wss = new WebSocketServer({ port, host, ...(deflate ? { perMessageDeflate: true } : {}) });
 
 wss.on('connection', (ws) => {
   ws.on('error', () => {});
@@ -20,4 +21,4 @@ wss.on('connection', (ws) => {
     });
   }
 });
-wss.on('listening', () => ready(wss.address().port));
+wss.on('listening', () => ready(wss.address().port, deflate ? 'deflate=1' : ''));

@@ -6,8 +6,9 @@ import { createRequire } from 'node:module';
 import { WebSocketServer } from 'ws';
 import { parseArgs, ready } from './common.mjs';
 
-const { mode, port, host } = parseArgs();
-const wss = new WebSocketServer({ port, host });
+const { mode, port, host, deflate } = parseArgs();
+// --deflate: permessage-deflate with the library's defaults (threshold 1024, context takeover).
+const wss = new WebSocketServer({ port, host, ...(deflate ? { perMessageDeflate: true } : {}) });
 
 wss.on('connection', (ws) => {
   ws.on('error', () => {});
@@ -22,5 +23,5 @@ wss.on('connection', (ws) => {
 wss.on('listening', () => {
   const cache = createRequire(import.meta.url).cache;
   const native = Object.keys(cache).some((file) => /[\\/]bufferutil[\\/]/.test(file));
-  ready(wss.address().port, `bufferutil=${native ? 1 : 0}`);
+  ready(wss.address().port, `bufferutil=${native ? 1 : 0}${deflate ? ' deflate=1' : ''}`);
 });
