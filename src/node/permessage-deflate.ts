@@ -58,10 +58,10 @@ const MAX_IDLE_PER_KIND = DEFAULT_CONCURRENCY;
  * (MAX_DIST = window - 262), so its output still inflates with a 256-byte window: 8 is safe.
  */
 function createStream(kind: 'deflate' | 'inflate', bits: number, options: Record<string, unknown> | undefined): ZStream {
-  const stream =
-    kind === 'deflate'
-      ? zlib.createDeflateRaw({ ...options, windowBits: bits })
-      : zlib.createInflateRaw({ ...options, windowBits: bits });
+  // Every write is sync-flushed (RFC 7692 section 7.2.1), so a message costs one trip to
+  // zlib's thread pool instead of a write and a flush.
+  const settings = { ...options, windowBits: bits, flush: zlib.constants.Z_SYNC_FLUSH };
+  const stream = kind === 'deflate' ? zlib.createDeflateRaw(settings) : zlib.createInflateRaw(settings);
   // Errors are read from the stream's job; an unheard 'error' must never crash the process.
   stream.on('error', () => {});
   stream.once('end', () => ended.add(stream));
@@ -106,7 +106,7 @@ export class DeflateCompressor implements MessageCompressor {
       }
       const stream = (this.deflate ??= this.take('deflate'));
       this.deflateBusy = true;
-      this.process(stream, [data], 0, (error, out) => {
+      this.process(stream, data, 0, (error, out) => {
         this.deflateBusy = false;
         if (error) this.deflate = null;
         // Section 7.2.1: remove the trailing 00 00 FF FF of the final fragment.
@@ -128,7 +128,7 @@ export class DeflateCompressor implements MessageCompressor {
       const stream = (this.inflate ??= this.take('inflate'));
       this.inflateBusy = true;
       // Section 7.2.2: append 00 00 FF FF, then inflate; stop as soon as the output passes maxLength.
-      this.process(stream, [data, TRAILER], maxLength, (error, out) => {
+      this.process(stream, Buffer.concat([data, TRAILER]), maxLength, (error, out) => {
         this.inflateBusy = false;
         if (error) this.inflate = null;
         // After a final block the stream is done: the next message starts a fresh one.
@@ -146,8 +146,8 @@ export class DeflateCompressor implements MessageCompressor {
     if (!this.inflateBusy) this.retire('inflate');
   }
 
-  /** Writes `input`, sync-flushes, and collects the output; a limit of 0 means none. */
-  private process(stream: ZStream, input: Buffer[], limit: number, done: Done): void {
+  /** Writes `input` (sync-flushed) and collects the output; a limit of 0 means none. */
+  private process(stream: ZStream, input: Buffer, limit: number, done: Done): void {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -175,8 +175,8 @@ export class DeflateCompressor implements MessageCompressor {
       finish(new ProtocolError(`Invalid compressed data: ${error.message}`, 'WS_ERR_INVALID_COMPRESSED_DATA', 1007));
     stream.on('data', onData);
     stream.on('error', onError);
-    for (const piece of input) stream.write(piece);
-    stream.flush(zlib.constants.Z_SYNC_FLUSH, () => finish(null));
+    // The output of a write is all emitted before its callback runs.
+    stream.write(input, () => finish(null));
   }
 
   private key(kind: 'deflate' | 'inflate'): string {
