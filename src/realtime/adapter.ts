@@ -1,0 +1,230 @@
+/**
+ * Adapters keep the rooms of a namespace and deliver broadcasts. The in-memory `Adapter` serves
+ * one process; a cluster adapter (Redis) subclasses it and overrides the async-capable methods
+ * (the same names and arguments as socket.io-adapter, so the semantics carry over): it forwards
+ * broadcasts and remote operations to the other servers and calls `super` for the local part.
+ *
+ * Events: 'create-room' (room), 'delete-room' (room), 'join-room' (room, id), 'leave-room' (room, id).
+ */
+import { Emitter } from './emitter.js';
+import { encode, type EncodedPacket, type Packet } from './parser.js';
+
+export type Room = string;
+export type SocketId = string;
+
+export interface BroadcastFlags {
+  /** Drop the packet for targets whose transport cannot take it right now. */
+  volatile?: boolean;
+  compress?: boolean;
+  /** Only this server (meaningful for cluster adapters). */
+  local?: boolean;
+  /** Milliseconds to wait for acknowledgements (broadcast with ack). */
+  timeout?: number;
+}
+
+export interface BroadcastOptions {
+  /** Target rooms; empty means every socket of the namespace. */
+  rooms: Set<Room>;
+  /** Sockets in any of these rooms are left out. */
+  except?: Set<Room>;
+  flags?: BroadcastFlags;
+}
+
+/** What the adapter needs of a socket. */
+export interface AdapterSocket {
+  readonly id: SocketId;
+  /** Writes an already encoded packet (the same array for every target of a broadcast). */
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags): void;
+  /** Registers the handler of the ACK carrying `id` (broadcast with ack). */
+  _registerAck(id: number, ack: (...args: unknown[]) => void): void;
+  join(rooms: Room | Room[]): Promise<void> | void;
+  leave(room: Room): Promise<void> | void;
+  disconnect(close?: boolean): unknown;
+}
+
+/** What the adapter needs of its namespace. */
+export interface AdapterNamespace {
+  readonly name: string;
+  readonly sockets: ReadonlyMap<SocketId, AdapterSocket>;
+  /** A fresh acknowledgement id, unique in the namespace. */
+  _nextAckId(): number;
+}
+
+export type AdapterConstructor = new (nsp: AdapterNamespace) => Adapter;
+
+/** The in-memory adapter (and the base class of cluster adapters). */
+export class Adapter extends Emitter {
+  readonly nsp: AdapterNamespace;
+  /** room -> socket ids */
+  readonly rooms = new Map<Room, Set<SocketId>>();
+  /** socket id -> rooms */
+  readonly sids = new Map<SocketId, Set<Room>>();
+
+  constructor(nsp: AdapterNamespace) {
+    super();
+    this.nsp = nsp;
+  }
+
+  /** Called once when the namespace is created. */
+  init(): Promise<void> | void {}
+
+  /** Called when the server closes. */
+  close(): Promise<void> | void {}
+
+  /** Number of servers in the cluster. */
+  async serverCount(): Promise<number> {
+    return 1;
+  }
+
+  /** Adds a socket to rooms. */
+  addAll(id: SocketId, rooms: Set<Room>): Promise<void> | void {
+    let own = this.sids.get(id);
+    if (!own) {
+      own = new Set();
+      this.sids.set(id, own);
+    }
+    for (const room of rooms) {
+      own.add(room);
+      let members = this.rooms.get(room);
+      if (!members) {
+        members = new Set();
+        this.rooms.set(room, members);
+        this.emitReserved('create-room', room);
+      }
+      if (!members.has(id)) {
+        members.add(id);
+        this.emitReserved('join-room', room, id);
+      }
+    }
+  }
+
+  /** Removes a socket from a room. */
+  del(id: SocketId, room: Room): Promise<void> | void {
+    this.sids.get(id)?.delete(room);
+    this.delFromRoom(room, id);
+  }
+
+  /** Removes a socket from all its rooms. */
+  delAll(id: SocketId): void {
+    const own = this.sids.get(id);
+    if (!own) return;
+    for (const room of own) this.delFromRoom(room, id);
+    this.sids.delete(id);
+  }
+
+  private delFromRoom(room: Room, id: SocketId): void {
+    const members = this.rooms.get(room);
+    if (!members || !members.delete(id)) return;
+    this.emitReserved('leave-room', room, id);
+    if (members.size === 0) {
+      this.rooms.delete(room);
+      this.emitReserved('delete-room', room);
+    }
+  }
+
+  /** Sends a packet to every matching socket: encoded once, the same parts written to each. */
+  broadcast(packet: Packet, opts: BroadcastOptions): void {
+    const flags = opts.flags ?? {};
+    const encoded = encode(packet);
+    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags));
+  }
+
+  /**
+   * Sends a packet expecting an acknowledgement from every target. `clientCountCallback` gets the
+   * number of targets (called once here, again by cluster adapters per server), `ack` each reply.
+   */
+  broadcastWithAck(
+    packet: Packet,
+    opts: BroadcastOptions,
+    clientCountCallback: (count: number) => void,
+    ack: (...args: unknown[]) => void,
+  ): void {
+    const flags = opts.flags ?? {};
+    packet.id = this.nsp._nextAckId();
+    const encoded = encode(packet);
+    let count = 0;
+    this.apply(opts, (socket) => {
+      count++;
+      socket._registerAck(packet.id!, ack);
+      socket._sendEncoded(encoded, flags);
+    });
+    clientCountCallback(count);
+  }
+
+  /** Ids of the sockets in any of `rooms` (all when empty). */
+  async sockets(rooms: Set<Room>): Promise<Set<SocketId>> {
+    const ids = new Set<SocketId>();
+    this.apply({ rooms }, (socket) => ids.add(socket.id));
+    return ids;
+  }
+
+  /** Rooms a socket is in. */
+  socketRooms(id: SocketId): Set<Room> | undefined {
+    return this.sids.get(id);
+  }
+
+  /** The matching sockets (local ones are the Socket objects themselves). */
+  async fetchSockets(opts: BroadcastOptions): Promise<AdapterSocket[]> {
+    return this.collect(opts);
+  }
+
+  /** Makes the matching sockets join `rooms`. */
+  addSockets(opts: BroadcastOptions, rooms: Room[]): void {
+    for (const socket of this.collect(opts)) void socket.join(rooms);
+  }
+
+  /** Makes the matching sockets leave `rooms`. */
+  delSockets(opts: BroadcastOptions, rooms: Room[]): void {
+    for (const socket of this.collect(opts)) {
+      for (const room of rooms) void socket.leave(room);
+    }
+  }
+
+  /** Disconnects the matching sockets (and closes their connections when `close`). */
+  disconnectSockets(opts: BroadcastOptions, close: boolean): void {
+    for (const socket of this.collect(opts)) socket.disconnect(close);
+  }
+
+  /** Sends an event to the other servers of the cluster: nothing to do in one process. */
+  serverSideEmit(_packet: unknown[]): void {}
+
+  /** The matching sockets, as a list (for operations that change rooms or the socket map). */
+  protected collect(opts: BroadcastOptions): AdapterSocket[] {
+    const found: AdapterSocket[] = [];
+    this.apply(opts, (socket) => found.push(socket));
+    return found;
+  }
+
+  /** Calls `fn` on every socket matching `opts`, once each. */
+  protected apply(opts: BroadcastOptions, fn: (socket: AdapterSocket) => void): void {
+    const except = this.computeExcept(opts.except);
+    const sockets = this.nsp.sockets;
+    if (opts.rooms.size > 0) {
+      const seen = new Set<SocketId>();
+      for (const room of opts.rooms) {
+        const members = this.rooms.get(room);
+        if (!members) continue;
+        for (const id of members) {
+          if (seen.has(id) || except.has(id)) continue;
+          seen.add(id);
+          const socket = sockets.get(id);
+          if (socket) fn(socket);
+        }
+      }
+    } else {
+      for (const [id, socket] of sockets) {
+        if (!except.has(id)) fn(socket);
+      }
+    }
+  }
+
+  private computeExcept(rooms: Set<Room> | undefined): Set<SocketId> {
+    const ids = new Set<SocketId>();
+    if (!rooms) return ids;
+    for (const room of rooms) {
+      const members = this.rooms.get(room);
+      if (members) for (const id of members) ids.add(id);
+    }
+    return ids;
+  }
+}

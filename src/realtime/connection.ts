@@ -1,0 +1,148 @@
+/**
+ * One Engine.IO connection seen by the Socket.IO layer (socket.io's "Client"): it decodes the
+ * packets, routes them to the namespace sockets multiplexed on it, applies the rate limit, and
+ * closes the connection on a bad packet ('parse error') or when no namespace is joined within
+ * `connectTimeout`.
+ */
+import type { EngineSocketLike } from './engine-types.js';
+import { Decoder, encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
+import { RateLimiter, RateLimitError } from './rate-limit.js';
+import type { Namespace } from './namespace.js';
+import type { Server } from './server.js';
+import type { DisconnectReason, Socket } from './socket.js';
+
+export class Connection {
+  readonly conn: EngineSocketLike;
+  readonly server: Server;
+  /** Connected sockets by namespace name. */
+  readonly nsps = new Map<string, Socket>();
+  closed = false;
+  private readonly pending = new Set<string>();
+  private readonly decoder: Decoder;
+  private readonly limiter: RateLimiter | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(server: Server, conn: EngineSocketLike) {
+    this.server = server;
+    this.conn = conn;
+    this.decoder = new Decoder({ maxAttachments: server.maxAttachments });
+    this.limiter = server.rateLimit ? new RateLimiter(server.rateLimit) : undefined;
+    conn.on('message', (data) => this.ondata(data));
+    conn.on('close', (reason, description) => this.onclose(reason, description));
+    conn.on('error', () => {
+      // the engine follows an error with 'close' ('transport error'); nothing to add here
+    });
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (this.nsps.size === 0) this.close();
+    }, server.connectTimeout);
+  }
+
+  /** Whether a volatile packet can be written now. */
+  get writable(): boolean {
+    const w = this.conn.writable;
+    return this.conn.readyState === 'open' && (w === undefined || w);
+  }
+
+  /** Writes every part of an encoded packet as its own Engine.IO message. */
+  writeEncoded(encoded: EncodedPacket, compress?: boolean): void {
+    const state = this.conn.readyState;
+    if (this.closed || state === 'closing' || state === 'closed') return;
+    // a fresh object: engines may write to it (engine.io does)
+    const opts = { compress: compress !== false };
+    for (let i = 0; i < encoded.length; i++) this.conn.send(encoded[i]!, opts);
+  }
+
+  /** Disconnects every namespace socket (each gets 'server namespace disconnect'). */
+  disconnectAll(): void {
+    for (const socket of [...this.nsps.values()]) socket.disconnect();
+  }
+
+  /** Closes the Engine.IO connection. */
+  close(): void {
+    if (this.closed) return;
+    this.conn.close();
+    this.onclose('forced server close');
+  }
+
+  /** Ends every socket with `reason`, then closes the connection. */
+  closeWith(reason: DisconnectReason): void {
+    for (const socket of [...this.nsps.values()]) socket._onclose(reason);
+    this.close();
+  }
+
+  /** @internal */
+  _remove(socket: Socket): void {
+    if (this.nsps.get(socket.nsp.name) === socket) this.nsps.delete(socket.nsp.name);
+  }
+
+  private ondata(data: string | Buffer): void {
+    if (this.closed) return;
+    const result = this.decoder.add(data);
+    if (result.kind === 'pending') return;
+    if (result.kind === 'error') {
+      for (const socket of this.nsps.values()) socket._onerror(result.error);
+      this.closeWith('parse error');
+      return;
+    }
+    this.onpacket(result.packet);
+  }
+
+  private onpacket(packet: Packet): void {
+    if (this.limiter && packet.type !== PacketType.ACK && packet.type !== PacketType.BINARY_ACK) {
+      const decision = this.limiter.take();
+      if (decision !== 'ok') {
+        if (decision === 'exceeded') {
+          this.closeWith('rate limit exceeded');
+        } else if (decision === 'drop-first') {
+          const err = new RateLimitError('rate limit exceeded: packet dropped');
+          for (const socket of this.nsps.values()) socket._onerror(err);
+        }
+        return;
+      }
+    }
+    if (packet.type === PacketType.CONNECT) {
+      this.connect(packet.nsp, (packet.data as Record<string, unknown> | undefined) ?? {});
+      return;
+    }
+    this.nsps.get(packet.nsp)?._onpacket(packet);
+  }
+
+  private connect(name: string, auth: Record<string, unknown>): void {
+    if (this.nsps.has(name) || this.pending.has(name)) return;
+    this.pending.add(name);
+    this.server._lookup(name, auth, (nsp) => {
+      if (this.closed) return;
+      if (!nsp) {
+        this.pending.delete(name);
+        this.writeEncoded(encode({ type: PacketType.CONNECT_ERROR, nsp: name, data: { message: 'Invalid namespace' } }));
+        return;
+      }
+      this.join(nsp, name, auth);
+    });
+  }
+
+  private join(nsp: Namespace, name: string, auth: Record<string, unknown>): void {
+    nsp._add(this, auth, (socket) => {
+      this.pending.delete(name);
+      if (!socket) return;
+      this.nsps.set(name, socket);
+      if (this.connectTimer) {
+        clearTimeout(this.connectTimer);
+        this.connectTimer = undefined;
+      }
+    });
+  }
+
+  private onclose(reason: string, description?: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connectTimer) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    }
+    for (const socket of [...this.nsps.values()]) socket._onclose(reason, description);
+    this.decoder.destroy();
+    this.server._connections.delete(this);
+  }
+}

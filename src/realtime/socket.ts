@@ -1,0 +1,426 @@
+/**
+ * The server-side Socket: one client connected to one namespace. `emit` sends to the client;
+ * events the client sends reach `socket.on(...)` listeners (with an ack function last when the
+ * client asked for one). Local events: 'disconnecting' and 'disconnect' (reason, description),
+ * 'error' (an error from a `socket.use` middleware, or a RateLimitError).
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Adapter, AdapterSocket, BroadcastFlags, Room } from './adapter.js';
+import { BroadcastOperator, checkEventName } from './broadcast.js';
+import type { Connection } from './connection.js';
+import { Emitter, type Listener } from './emitter.js';
+import type { EngineSocket } from './engine/index.js';
+import type { EngineSocketLike } from './engine-types.js';
+import { runChain } from './middleware.js';
+import type { Namespace } from './namespace.js';
+import { encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
+
+export interface Handshake {
+  headers: IncomingHttpHeaders;
+  /** When the socket was created, as `Date#toString()`. */
+  time: string;
+  address: string;
+  /** Whether the request was cross-origin (it carried an Origin header). */
+  xdomain: boolean;
+  secure: boolean;
+  /** When the socket was created, in ms since the epoch. */
+  issued: number;
+  url: string;
+  query: Record<string, string>;
+  /** The CONNECT packet's payload. */
+  auth: Record<string, unknown>;
+}
+
+/** The reasons a socket is disconnected for. */
+export type DisconnectReason =
+  | 'server namespace disconnect'
+  | 'client namespace disconnect'
+  | 'server shutting down'
+  | 'ping timeout'
+  | 'transport close'
+  | 'transport error'
+  | 'parse error'
+  | 'forced close'
+  | 'forced server close'
+  | 'rate limit exceeded'
+  | (string & {});
+
+export type PacketMiddleware = (event: unknown[], next: (err?: Error) => void) => void;
+
+interface AckEntry {
+  fn: (...args: unknown[]) => void;
+  /** Set for emits with a timeout: called with an Error if the socket goes away first. */
+  timer?: ReturnType<typeof setTimeout>;
+  onLost?: (err: Error) => void;
+}
+
+/** Marks the rejecter of an emitWithAck() callback, called if the socket goes away first. */
+const ON_LOST = Symbol('onLost');
+type AckFn = ((...args: unknown[]) => void) & { [ON_LOST]?: (err: Error) => void };
+
+interface EmitFlags {
+  volatile?: boolean;
+  compress?: boolean;
+  timeout?: number;
+}
+
+export function buildHandshake(conn: EngineSocketLike, auth: Record<string, unknown>): Handshake {
+  const req = conn.request;
+  const url = req.url ?? '/';
+  const query: Record<string, string> = {};
+  try {
+    for (const [k, v] of new URL(url, 'http://localhost').searchParams) query[k] = v;
+  } catch {
+    // an unparsable URL leaves the query empty
+  }
+  return {
+    headers: req.headers,
+    time: new Date().toString(),
+    address: req.socket?.remoteAddress ?? '',
+    xdomain: req.headers.origin !== undefined,
+    secure: Boolean((req.socket as TLSSocket | undefined)?.encrypted),
+    issued: Date.now(),
+    url,
+    query,
+    auth,
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-unused-vars
+export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any, SocketData = any> extends Emitter implements AdapterSocket {
+  /** This socket's own id (not the Engine.IO session id). */
+  readonly id: string;
+  readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+  readonly client: Connection;
+  readonly handshake: Handshake;
+  /** Free-form data shared with fetchSockets() results. */
+  data: SocketData = {} as SocketData;
+  connected = false;
+
+  private readonly acks = new Map<number, AckEntry>();
+  private flags: EmitFlags = {};
+  private readonly fns: PacketMiddleware[] = [];
+  private anyListeners: Listener[] | undefined;
+  private anyOutgoingListeners: Listener[] | undefined;
+  /** Rooms may be joined by middlewares before the socket is connected, not after it is gone. */
+  private joinable = true;
+
+  constructor(nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, client: Connection, auth: Record<string, unknown>) {
+    super();
+    this.nsp = nsp;
+    this.client = client;
+    this.id = randomBytes(15).toString('base64url');
+    this.handshake = buildHandshake(client.conn, auth);
+  }
+
+  get disconnected(): boolean {
+    return !this.connected;
+  }
+
+  /** The underlying Engine.IO connection (typed as ours; a fake engine in tests puts its own here). */
+  get conn(): EngineSocket {
+    return this.client.conn as EngineSocket;
+  }
+
+  get request() {
+    return this.client.conn.request;
+  }
+
+  get adapter(): Adapter {
+    return this.nsp.adapter;
+  }
+
+  /** Rooms this socket is in (its own id among them). */
+  get rooms(): Set<Room> {
+    return new Set(this.nsp.adapter.socketRooms(this.id) ?? []);
+  }
+
+  /**
+   * Sends an event to the client. A function as the last argument is called with the client's
+   * reply (after `timeout(ms)`: `(err, ...reply)`).
+   */
+  emit(event: string, ...args: unknown[]): boolean {
+    checkEventName(event);
+    const flags = this.flags;
+    this.flags = {};
+    const data: unknown[] = [event, ...args];
+    const packet: Packet = { type: PacketType.EVENT, nsp: this.nsp.name, data };
+    const last = args[args.length - 1];
+    if (!this.connected) {
+      // nothing is sent; an ack that can take an error gets one now rather than never
+      if (typeof last === 'function') {
+        const onLost = (last as AckFn)[ON_LOST] ?? (flags.timeout !== undefined ? (last as AckFn) : undefined);
+        if (onLost) queueMicrotask(() => onLost(new Error('socket has been disconnected')));
+      }
+      return true;
+    }
+    if (typeof last === 'function') {
+      data.pop();
+      const id = this.nsp._nextAckId();
+      packet.id = id;
+      this.addAck(id, last as AckFn, flags.timeout);
+    }
+    if (this.anyOutgoingListeners) for (const l of this.anyOutgoingListeners.slice()) l.apply(this, data);
+    this.sendPacket(packet, flags);
+    return true;
+  }
+
+  /** Emits and resolves with the client's first reply argument (rejects on timeout). */
+  emitWithAck(event: string, ...args: unknown[]): Promise<unknown> {
+    const withErr = this.flags.timeout !== undefined;
+    return new Promise((resolve, reject) => {
+      const cb: ((...a: any[]) => void) & { [ON_LOST]?: (err: Error) => void } = withErr
+        ? (err: Error | null, arg?: unknown) => (err ? reject(err) : resolve(arg))
+        : (arg?: unknown) => resolve(arg);
+      // without a timeout too, the promise is rejected if the socket goes away first
+      cb[ON_LOST] = reject;
+      this.emit(event, ...args, cb);
+    });
+  }
+
+  /** `emit('message', ...args)`. */
+  send(...args: unknown[]): this {
+    this.emit('message', ...args);
+    return this;
+  }
+
+  write(...args: unknown[]): this {
+    return this.send(...args);
+  }
+
+  /** The next emit's ack must come within `ms`, else its callback gets an Error first. */
+  timeout(ms: number): this {
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`timeout must be a non-negative number of ms, got ${ms}`);
+    this.flags.timeout = ms;
+    return this;
+  }
+
+  /** The next emit may be dropped if the transport cannot take it right now. */
+  get volatile(): this {
+    this.flags.volatile = true;
+    return this;
+  }
+
+  compress(compress: boolean): this {
+    this.flags.compress = compress;
+    return this;
+  }
+
+  /** Everyone in the namespace but this socket. */
+  get broadcast(): BroadcastOperator {
+    return this.newBroadcast();
+  }
+
+  /** Everyone in `room` but this socket. */
+  to(room: Room | Room[]): BroadcastOperator {
+    return this.newBroadcast().to(room);
+  }
+
+  in(room: Room | Room[]): BroadcastOperator {
+    return this.to(room);
+  }
+
+  except(room: Room | Room[]): BroadcastOperator {
+    return this.newBroadcast().except(room);
+  }
+
+  private newBroadcast(): BroadcastOperator {
+    const flags: BroadcastFlags = { ...this.flags };
+    this.flags = {};
+    return new BroadcastOperator(this.nsp.adapter, new Set(), new Set([this.id]), flags);
+  }
+
+  /** Joins rooms. */
+  join(rooms: Room | Room[]): Promise<void> | void {
+    if (!this.connected && !this.joinable) return;
+    return this.nsp.adapter.addAll(this.id, new Set(Array.isArray(rooms) ? rooms : [rooms]));
+  }
+
+  /** Leaves a room. */
+  leave(room: Room): Promise<void> | void {
+    return this.nsp.adapter.del(this.id, room);
+  }
+
+  /** Adds a packet middleware: `fn([event, ...args], next)`; `next(err)` drops the packet and emits 'error'. */
+  use(fn: PacketMiddleware): this {
+    this.fns.push(fn);
+    return this;
+  }
+
+  /** Listens to every incoming event: `fn(event, ...args)`. */
+  onAny(fn: Listener): this {
+    (this.anyListeners ??= []).push(fn);
+    return this;
+  }
+
+  prependAny(fn: Listener): this {
+    (this.anyListeners ??= []).unshift(fn);
+    return this;
+  }
+
+  offAny(fn?: Listener): this {
+    if (!this.anyListeners) return this;
+    if (!fn) this.anyListeners = undefined;
+    else this.anyListeners = this.anyListeners.filter((l) => l !== fn);
+    return this;
+  }
+
+  listenersAny(): Listener[] {
+    return this.anyListeners?.slice() ?? [];
+  }
+
+  /** Listens to every outgoing event: `fn(event, ...args)`. */
+  onAnyOutgoing(fn: Listener): this {
+    (this.anyOutgoingListeners ??= []).push(fn);
+    return this;
+  }
+
+  offAnyOutgoing(fn?: Listener): this {
+    if (!this.anyOutgoingListeners) return this;
+    if (!fn) this.anyOutgoingListeners = undefined;
+    else this.anyOutgoingListeners = this.anyOutgoingListeners.filter((l) => l !== fn);
+    return this;
+  }
+
+  /**
+   * Disconnects from this namespace (the client gets 'io server disconnect'). With `close`, the
+   * whole connection is closed, with every namespace on it.
+   */
+  disconnect(close = false): this {
+    if (!this.connected) return this;
+    if (close) {
+      this.client.disconnectAll();
+      this.client.close();
+    } else {
+      this.sendPacket({ type: PacketType.DISCONNECT, nsp: this.nsp.name }, {});
+      this._onclose('server namespace disconnect');
+    }
+    return this;
+  }
+
+  // ---- internals used by Namespace, Connection and Adapter ----
+
+  /** @internal Called by the namespace once middlewares have passed. */
+  _onconnect(): void {
+    this.connected = true;
+    void this.join(this.id);
+    this.sendPacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } }, {});
+  }
+
+  /** @internal Refuses the connection (CONNECT_ERROR) and forgets the socket. */
+  _refuse(err: Error & { data?: unknown }): void {
+    this.joinable = false;
+    this.nsp.adapter.delAll(this.id);
+    const data: Record<string, unknown> = { message: err.message };
+    if (err.data !== undefined) data.data = err.data;
+    this.sendPacket({ type: PacketType.CONNECT_ERROR, nsp: this.nsp.name, data }, {});
+  }
+
+  /** @internal A packet from the client for this namespace. */
+  _onpacket(packet: Packet): void {
+    if (!this.connected) return;
+    switch (packet.type) {
+      case PacketType.EVENT:
+      case PacketType.BINARY_EVENT:
+        this.onevent(packet);
+        break;
+      case PacketType.ACK:
+      case PacketType.BINARY_ACK:
+        this.onack(packet);
+        break;
+      case PacketType.DISCONNECT:
+        this._onclose('client namespace disconnect');
+        break;
+    }
+  }
+
+  /** @internal Reports an error on this socket's 'error' event, if anyone listens. */
+  _onerror(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emitReserved('error', err);
+  }
+
+  /** @internal Ends this socket: 'disconnecting', rooms left, 'disconnect'. */
+  _onclose(reason: DisconnectReason, description?: unknown): void {
+    if (!this.connected) return;
+    this.emitReserved('disconnecting', reason, description);
+    this.connected = false;
+    this.joinable = false;
+    this.nsp.adapter.delAll(this.id);
+    this.nsp._remove(this);
+    this.client._remove(this);
+    const lost = new Error('socket has been disconnected');
+    for (const [id, entry] of this.acks) {
+      this.acks.delete(id);
+      if (entry.timer) clearTimeout(entry.timer);
+      entry.onLost?.(lost);
+    }
+    this.emitReserved('disconnect', reason, description);
+  }
+
+  /** @internal Writes an encoded packet (broadcasts share one encoding). */
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags): void {
+    if (flags.volatile && !this.client.writable) return;
+    this.client.writeEncoded(encoded, flags.compress);
+  }
+
+  /** @internal Registers a broadcast ack handler. */
+  _registerAck(id: number, ack: (...args: unknown[]) => void): void {
+    this.acks.set(id, { fn: ack });
+  }
+
+  private sendPacket(packet: Packet, flags: EmitFlags): void {
+    if (!this.connected && packet.type !== PacketType.CONNECT_ERROR) return;
+    if (flags.volatile && !this.client.writable) return;
+    this.client.writeEncoded(encode(packet), flags.compress);
+  }
+
+  private addAck(id: number, fn: AckFn, timeout: number | undefined): void {
+    if (timeout === undefined) {
+      this.acks.set(id, { fn, onLost: fn[ON_LOST] });
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.acks.delete(id);
+      fn(new Error('operation has timed out'));
+    }, timeout);
+    this.acks.set(id, { fn: (...args) => fn(null, ...args), timer, onLost: (err) => fn(err) });
+  }
+
+  private onack(packet: Packet): void {
+    const entry = this.acks.get(packet.id!);
+    if (!entry) return;
+    this.acks.delete(packet.id!);
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.fn(...(packet.data as unknown[]));
+  }
+
+  private onevent(packet: Packet): void {
+    const args = (packet.data as unknown[]).slice();
+    if (packet.id !== undefined) args.push(this.ackFor(packet.id));
+    if (this.anyListeners) for (const l of this.anyListeners.slice()) l.apply(this, args);
+    if (this.fns.length === 0) {
+      this.dispatch(args);
+      return;
+    }
+    runChain(this.fns.slice(), args, (err) => {
+      if (err) this._onerror(err);
+      else if (this.connected) this.dispatch(args);
+    });
+  }
+
+  private dispatch(args: unknown[]): void {
+    this.emitReserved(args[0] as string, ...args.slice(1));
+  }
+
+  private ackFor(id: number): (...args: unknown[]) => void {
+    let sent = false;
+    return (...args: unknown[]) => {
+      if (sent) return;
+      sent = true;
+      if (!this.connected) return;
+      this.sendPacket({ type: PacketType.ACK, nsp: this.nsp.name, id, data: args }, {});
+    };
+  }
+}
