@@ -5,12 +5,17 @@
 
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket, WebSocketServer } from '../src/index.ts';
 import { chromiumProblem, launchChromium } from './helpers/chromium.ts';
+import { type CloseInfo, Queue, type Received, sha256, toBuffer, withTimeout as waitFor } from './helpers/interop.ts';
+
+/** Browser round trips get the longer WAIT_MS of this file. */
+function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
+  return waitFor(promise, what, WAIT_MS);
+}
 
 const HOST = '127.0.0.1';
 const MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -162,16 +167,6 @@ const PAGE_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>fulld
 // ---------------------------------------------------------------------------------------------
 // node side
 
-interface Received {
-  data: Buffer;
-  isBinary: boolean;
-}
-
-interface CloseInfo {
-  code: number;
-  reason: string;
-}
-
 interface PageClose {
   code: number;
   reason: string;
@@ -180,55 +175,9 @@ interface PageClose {
 
 type Socket = InstanceType<typeof WebSocket>;
 
-function toBuffer(data: unknown): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError(`unexpected message data type: ${Object.prototype.toString.call(data)}`);
-}
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** An async FIFO fed by events; `take` waits (with a timeout) for the first item that matches. */
-class Queue<T> {
-  private readonly items: T[] = [];
-  private readonly waiters: Array<{ match: (item: T) => boolean; resolve: (item: T) => void }> = [];
-
-  push(item: T): void {
-    const i = this.waiters.findIndex((w) => w.match(item));
-    if (i >= 0) this.waiters.splice(i, 1)[0].resolve(item);
-    else this.items.push(item);
-  }
-
-  take(what: string, match: (item: T) => boolean = () => true): Promise<T> {
-    const i = this.items.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    const waiter = { match, resolve: (_: T) => {} };
-    const found = new Promise<T>((resolve) => {
-      waiter.resolve = resolve;
-      this.waiters.push(waiter);
-    });
-    return withTimeout(found, what).finally(() => {
-      const j = this.waiters.indexOf(waiter);
-      if (j >= 0) this.waiters.splice(j, 1); // a timed-out waiter must not swallow a later item
-    });
-  }
-}
-
 /** The server side of one browser connection, recording from the moment it exists. */
 class ServerSide {
-  readonly messages = new Queue<Received>();
+  readonly messages = new Queue<Received>(WAIT_MS);
   readonly closed: Promise<CloseInfo>;
 
   constructor(
@@ -261,7 +210,7 @@ describe('chromium WebSocket <-> our server', () => {
   let wss: InstanceType<typeof WebSocketServer> | undefined;
   let browser: Browser | undefined;
   let page: Page | undefined;
-  const connections = new Queue<ServerSide>();
+  const connections = new Queue<ServerSide>(WAIT_MS);
   const sockets = new Set<Socket>();
 
   before(async () => {

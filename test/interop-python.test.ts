@@ -7,12 +7,13 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from '../src/index.ts';
+import { Endpoint as SharedEndpoint, Queue, sha256, toBuffer, withTimeout } from './helpers/interop.ts';
 
 const PYTHON = '/usr/bin/python3';
 const PEER = fileURLToPath(new URL('./helpers/python_peer.py', import.meta.url));
@@ -48,16 +49,6 @@ function peerMissing(t: TestContext): boolean {
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
-interface Received {
-  data: Buffer;
-  isBinary: boolean;
-}
-
-interface CloseInfo {
-  code: number;
-  reason: string;
-}
-
 interface Described {
   type: 'text' | 'binary';
   length: number;
@@ -66,83 +57,9 @@ interface Described {
 }
 
 type Socket = InstanceType<typeof WebSocket>;
+/** Records one socket's messages and close (shared helper, typed for this file's sockets). */
+class Endpoint extends SharedEndpoint<Socket> {}
 
-function toBuffer(data: unknown): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]);
-  if (data instanceof ArrayBuffer) return Buffer.from(data);
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  throw new TypeError(`unexpected message data type: ${Object.prototype.toString.call(data)}`);
-}
-
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** An async FIFO fed by events; `take` waits (with a timeout) for the first item that matches. */
-class Queue<T> {
-  private readonly items: T[] = [];
-  private readonly waiters: Array<{ match: (item: T) => boolean; resolve: (item: T) => void }> = [];
-
-  push(item: T): void {
-    const i = this.waiters.findIndex((w) => w.match(item));
-    if (i >= 0) this.waiters.splice(i, 1)[0].resolve(item);
-    else this.items.push(item);
-  }
-
-  take(what: string, match: (item: T) => boolean = () => true): Promise<T> {
-    const i = this.items.findIndex(match);
-    if (i >= 0) return Promise.resolve(this.items.splice(i, 1)[0]);
-    const waiter = { match, resolve: (_: T) => {} };
-    const found = new Promise<T>((resolve) => {
-      waiter.resolve = resolve;
-      this.waiters.push(waiter);
-    });
-    return withTimeout(found, what).finally(() => {
-      const j = this.waiters.indexOf(waiter);
-      if (j >= 0) this.waiters.splice(j, 1); // a timed-out waiter must not swallow a later item
-    });
-  }
-}
-
-/** Buffers every message and the close of one of our sockets from the moment it exists. */
-class Endpoint {
-  readonly messages = new Queue<Received>();
-  readonly closed: Promise<CloseInfo>;
-
-  constructor(readonly ws: Socket) {
-    ws.on('message', (data: unknown, isBinary: boolean) => this.messages.push({ data: toBuffer(data), isBinary }));
-    ws.on('error', () => {}); // surfaced through 'close' and the assertions
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code: number, reason: Buffer) => resolve({ code, reason: toBuffer(reason).toString('utf8') }));
-    });
-  }
-
-  next(what = 'a message'): Promise<Received> {
-    return this.messages.take(what);
-  }
-
-  waitClosed(what = 'close'): Promise<CloseInfo> {
-    return withTimeout(this.closed, what);
-  }
-
-  send(data: string | Buffer): Promise<void> {
-    return withTimeout(
-      new Promise<void>((resolve, reject) => {
-        this.ws.send(data, { binary: typeof data !== 'string' }, (err?: Error | null) => (err ? reject(err) : resolve()));
-      }),
-      'send callback',
-    );
-  }
-}
 
 /** Runs python_peer.py to completion; resolves with its stdout parsed as JSON. */
 async function runPythonClient(url: string, scenario: string): Promise<Record<string, any>> {
