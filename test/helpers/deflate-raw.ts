@@ -10,7 +10,7 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { acceptFor, DEFAULT_WAIT_MS, type Frame, OP, RawConnection, withTimeout } from './raw-peer.ts';
+import { acceptFor, DEFAULT_WAIT_MS, type Frame, OP, RawConnection, RawServer, withTimeout } from './raw-peer.ts';
 import { Inflater, inflateMessage } from './deflate-wire.ts';
 
 export interface HttpHead {
@@ -131,61 +131,19 @@ export type ExtensionAnswer = string[] | ((offer: string | undefined) => string[
  * Sec-WebSocket-Extensions lines the test chose (also ones no real server should send).
  */
 export class DeflateRawServer {
-  private readonly incoming: net.Socket[] = [];
-  private readonly sockets = new Set<net.Socket>();
-  private readonly waiters = new Set<() => void>();
-
-  private constructor(private readonly server: net.Server) {
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-      socket.on('error', () => {});
-      socket.setNoDelay(true);
-      this.incoming.push(socket);
-      for (const w of [...this.waiters]) w();
-    });
-  }
+  private constructor(private readonly raw: RawServer) {}
 
   static async listen(): Promise<DeflateRawServer> {
-    const server = net.createServer();
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => resolve());
-      }),
-      DEFAULT_WAIT_MS,
-      'the raw server to listen',
-    );
-    return new DeflateRawServer(server);
+    return new DeflateRawServer(await RawServer.listen());
   }
 
   get url(): string {
-    const a = this.server.address() as net.AddressInfo;
-    return `ws://127.0.0.1:${a.port}/`;
-  }
-
-  private nextSocket(timeoutMs: number): Promise<net.Socket> {
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        const s = this.incoming.shift();
-        if (s) {
-          clearTimeout(timer);
-          this.waiters.delete(check);
-          resolve(s);
-        }
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for the client to connect`));
-      }, timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
+    return this.raw.url();
   }
 
   /** Takes the next connection and answers 101 with the chosen extension header lines. */
   async accept(answer: ExtensionAnswer, timeoutMs = DEFAULT_WAIT_MS): Promise<{ conn: RawConnection; offer: string | undefined }> {
-    const socket = await this.nextSocket(timeoutMs);
+    const socket = await this.raw.takeSocket(timeoutMs);
     const head = await readHead(socket, timeoutMs, "the client's upgrade request");
     const key = head.headers.get('sec-websocket-key')?.[0] ?? '';
     const offer = head.headers.get('sec-websocket-extensions')?.join(', ');
@@ -199,10 +157,8 @@ export class DeflateRawServer {
     return { conn: new RawConnection(socket, 'server', head.rest), offer };
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    for (const s of this.incoming) s.destroy();
-    await withTimeout(new Promise<void>((resolve) => this.server.close(() => resolve())), DEFAULT_WAIT_MS, 'the raw server to close').catch(() => {});
+  close(): Promise<void> {
+    return this.raw.close();
   }
 }
 

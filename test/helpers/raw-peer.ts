@@ -815,7 +815,8 @@ export class RawServer {
     return `ws://127.0.0.1:${this.port}${path}`;
   }
 
-  private nextSocket(timeoutMs: number): Promise<net.Socket> {
+  /** The next client connection, before any handshake (for servers that answer it their own way). */
+  takeSocket(timeoutMs: number): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       const check = () => {
         const s = this.incoming.shift();
@@ -841,7 +842,7 @@ export class RawServer {
    */
   async accept(opts: AcceptOptions = {}): Promise<{ conn: RawConnection; request: HandshakeRequest }> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
-    const socket = await this.nextSocket(timeoutMs);
+    const socket = await this.takeSocket(timeoutMs);
     let head: HttpHead;
     try {
       head = await readHttpHead(socket, timeoutMs, "the client's upgrade request");
