@@ -92,6 +92,14 @@ type QueuedItem =
  * by changing the import. The protocol itself lives in `src/protocol/`; this class binds it
  * to a socket (backpressure, timers, the closing handshake's TCP teardown).
  */
+/**
+ * The listener table of a WebSocket. EventEmitter's own is a null-prototype literal, which V8
+ * keeps in dictionary mode (about 250 bytes once a few events have listeners); instances of an
+ * empty constructor whose prototype has no prototype are fast objects with the same lookups.
+ */
+function Listeners(): void {}
+Listeners.prototype = Object.create(null);
+
 export class WebSocket extends EventEmitter {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
@@ -139,6 +147,7 @@ export class WebSocket extends EventEmitter {
    */
   constructor(address: string | URL | null, protocols?: string | string[] | ClientOptions, options?: ClientOptions) {
     super();
+    (this as unknown as { _events: object })._events = new (Listeners as unknown as new () => object)();
     if (address === null) return;
     this._isServer = false;
     if (protocols !== undefined && typeof protocols === 'object' && !Array.isArray(protocols)) {
