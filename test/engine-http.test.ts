@@ -202,12 +202,15 @@ test('a CLOSE packet from a polling client ends the session with "transport clos
   });
 });
 
-test('a PING from the client is answered with a PONG (lenient, as protocol v3 clients do)', async () => {
+test('a PING from the client ends its session ("invalid heartbeat direction", as engine.io 6)', async () => {
   await withEngine({}, async (s) => {
     const { sid, server } = await openSession(s);
-    await request(pollUrl(s.base, sid), { method: 'POST', body: '2\x1e2x' });
-    assert.equal((await request(pollUrl(s.base, sid))).body, '3\x1e3x');
-    server.close();
+    const closed = next<[string, Error]>(server, 'close');
+    await request(pollUrl(s.base, sid), { method: 'POST', body: '2\x1e2\x1e2' });
+    const [reason, description] = await closed;
+    assert.equal(reason, 'transport error');
+    assert.equal(description.message, 'invalid heartbeat direction');
+    assert.equal(errorOf(await request(pollUrl(s.base, sid))).code, 1);
   });
 });
 

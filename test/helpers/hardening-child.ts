@@ -1,5 +1,6 @@
 /**
- * Parent side of test/fixtures/hardening-server.ts: starts our WebSocketServer in a child
+ * Parent side of test/fixtures/hardening-server.ts (or another child server built on
+ * test/fixtures/child-memory.ts): starts our WebSocketServer in a child
  * process (a fresh one per memory check, so that no garbage of an earlier check hides the
  * growth of the next), reads its JSON lines, asks it for memory figures, and stops it by its
  * own PID. Every wait is bounded.
@@ -64,12 +65,12 @@ export class ChildServer {
     });
   }
 
-  /** Starts a child server and waits until it listens. */
-  static async start(config: ChildConfig): Promise<ChildServer> {
+  /** Starts a child server (`script`, by default our WebSocketServer) and waits until it listens. */
+  static async start(config: ChildConfig | Record<string, unknown>, script = SCRIPT): Promise<ChildServer> {
     // The test runner's own variables (NODE_TEST_CONTEXT) would make the child act as a test file.
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT;
-    const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', SCRIPT, JSON.stringify(config)], {
+    const proc = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', script, JSON.stringify(config)], {
       cwd: ROOT,
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -119,7 +120,8 @@ export class ChildServer {
     );
   }
 
-  private async request(cmd: string, extra: Record<string, unknown> = {}): Promise<ChildEvent> {
+  /** Sends a command and waits for its answer (an event named after it, with the same id). */
+  async request(cmd: string, extra: Record<string, unknown> = {}): Promise<ChildEvent> {
     const id = this.nextId++;
     this.proc.stdin!.write(JSON.stringify({ ...extra, cmd, id }) + '\n');
     return this.waitEvent((e) => e.event === cmd && e.id === id, 10_000, `the child's answer to ${cmd}`);

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
 /** The error codes engine.io answers a refused request with (body `{"code":N,"message":"..."}`). */
@@ -30,26 +30,28 @@ function body(code: ErrorCode, message?: string): string {
   return JSON.stringify({ code, message: message || ERROR_MESSAGES[code] });
 }
 
-/** Refuses an HTTP (polling) request. Headers already set on `res` (CORS) are kept. */
-export function abortRequest(res: ServerResponse, code: ErrorCode, message?: string): void {
+/**
+ * Refuses an HTTP (polling) request. Headers already set on `res` (CORS) are kept. `status`
+ * overrides the code's usual one (503 for a server at its `maxSessions`).
+ */
+export function abortRequest(res: ServerResponse, code: ErrorCode, message?: string, status = statusOf(code)): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const text = body(code, message);
-  res.writeHead(statusOf(code), { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 
 /** Refuses a WebSocket upgrade request with a plain HTTP response, then drops the connection. */
-export function abortUpgrade(socket: Duplex, code: ErrorCode, message?: string): void {
+export function abortUpgrade(socket: Duplex, code: ErrorCode, message?: string, status = statusOf(code)): void {
   if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (socket.destroyed) return;
   const text = body(code, message);
-  const status = statusOf(code);
   socket.once('finish', () => socket.destroy());
   socket.end(
-    `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Connection: close\r\nContent-Type: application/json\r\n' +
       `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );

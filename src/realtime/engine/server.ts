@@ -5,6 +5,7 @@ import type https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from '../../node/index.js';
+import { DEFAULT_MAX_BUFFERED_AMOUNT } from '../../node/websocket.js';
 import { applyCors, type CorsOptions, normalizeCors } from './cors.js';
 import { abortRequest, abortUpgrade, ERROR_CODES, ERROR_MESSAGES, type ErrorCode } from './errors.js';
 import { PollingTransport } from './polling.js';
@@ -32,6 +33,20 @@ export interface EngineOptions {
   allowRequest?: (req: IncomingMessage, cb: (err: string | null | undefined, success: boolean) => void) => void;
   /** permessage-deflate for the WebSocket transport (default false). */
   perMessageDeflate?: boolean | object;
+  /**
+   * Most open sessions (both transports); a handshake beyond it gets HTTP 503 with code 4,
+   * "Too many sessions" (default 100000). Unlike a WebSocket connection, a polling session
+   * holds no TCP connection, so the OS's descriptor limit does not bound how many one client
+   * can open: this does, at a few KiB each.
+   */
+  maxSessions?: number;
+  /**
+   * Most bytes queued for one session and not yet taken by the client: a polling client that
+   * stops polling, or a WebSocket that does not read (default 64 MiB, as the WebSocket layer's
+   * `maxBufferedAmount`). Beyond it the session ends with 'transport error'. Each packet counts
+   * at least 64 bytes, so a flood of tiny packets is bounded too.
+   */
+  maxBufferedAmount?: number;
 }
 
 /** What a 'connection_error' listener receives (as engine.io emits it). */
@@ -43,13 +58,19 @@ export interface ConnectionError {
 
 const TRANSPORTS: readonly TransportName[] = ['polling', 'websocket'];
 
-function positive(name: string, value: number | undefined, fallback: number): number {
+function positive(name: string, value: number | undefined, fallback: number, unit = 'milliseconds'): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new RangeError(`The "${name}" option must be a positive number of ${name === 'maxHttpBufferSize' ? 'bytes' : 'milliseconds'}, got ${String(value)}`);
+    throw new RangeError(`The "${name}" option must be a positive number of ${unit}, got ${String(value)}`);
   }
   return value;
 }
+
+/** Default of `maxSessions`: about 350 MiB of idle Socket.IO sessions (~3.5 KiB each, measured). */
+export const DEFAULT_MAX_SESSIONS = 100_000;
+
+/** The answer to a handshake beyond `maxSessions`: try again later. */
+const TOO_MANY_SESSIONS = { code: ERROR_CODES.FORBIDDEN, message: 'Too many sessions', status: 503 } as const;
 
 function normalizePath(path: string): string {
   const trimmed = path.replace(/\/+$/, '');
@@ -89,6 +110,7 @@ export class EngineServer extends EventEmitter {
   private readonly _allowUpgrades: boolean;
   private readonly _cors: CorsOptions | null;
   private readonly _allowRequest: EngineOptions['allowRequest'];
+  private readonly _maxSessions: number;
   private readonly _wss: WebSocketServer;
   private _detach: (() => void) | null = null;
 
@@ -100,12 +122,14 @@ export class EngineServer extends EventEmitter {
       throw new TypeError(`The "transports" option must list one or both of "polling" and "websocket", got ${JSON.stringify(transports)}`);
     }
     this._transports = [...transports];
-    const maxHttpBufferSize = positive('maxHttpBufferSize', options.maxHttpBufferSize, 1e6);
+    const maxHttpBufferSize = positive('maxHttpBufferSize', options.maxHttpBufferSize, 1e6, 'bytes');
+    this._maxSessions = positive('maxSessions', options.maxSessions, DEFAULT_MAX_SESSIONS, 'sessions');
     this._settings = {
       pingInterval: positive('pingInterval', options.pingInterval, 25_000),
       pingTimeout: positive('pingTimeout', options.pingTimeout, 20_000),
       upgradeTimeout: positive('upgradeTimeout', options.upgradeTimeout, 10_000),
       maxHttpBufferSize,
+      maxBufferedAmount: positive('maxBufferedAmount', options.maxBufferedAmount, DEFAULT_MAX_BUFFERED_AMOUNT, 'bytes'),
     };
     this._allowUpgrades = options.allowUpgrades ?? true;
     this._cors = normalizeCors(options.cors);
@@ -117,6 +141,7 @@ export class EngineServer extends EventEmitter {
       // Engine.IO decides on origins with `cors` / `allowRequest`, not the WebSocket layer.
       allowOrigins: '*',
       clientTracking: false,
+      maxBufferedAmount: this._settings.maxBufferedAmount,
     });
   }
 
@@ -167,9 +192,9 @@ export class EngineServer extends EventEmitter {
       return;
     }
     const proceed = (): void =>
-      this.verify(req, query, false, (code, message) => {
+      this.verify(req, query, false, (code, message, status) => {
         if (code !== undefined) {
-          this.refuseRequest(req, res, code, message);
+          this.refuseRequest(req, res, code, message, status);
           return;
         }
         if (query.sid !== null) {
@@ -196,9 +221,9 @@ export class EngineServer extends EventEmitter {
       this.refuseUpgrade(req, socket, ERROR_CODES.BAD_REQUEST);
       return;
     }
-    this.verify(req, query, true, (code, message) => {
+    this.verify(req, query, true, (code, message, status) => {
       if (code !== undefined) {
-        this.refuseUpgrade(req, socket, code, message);
+        this.refuseUpgrade(req, socket, code, message, status);
         return;
       }
       this._wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
@@ -236,13 +261,14 @@ export class EngineServer extends EventEmitter {
   /**
    * The checks engine.io makes before a request reaches a transport: the transport is
    * enabled, EIO is 4 ("Transports" > "Query parameters"), the sid exists and uses this
-   * transport, a handshake is a GET, and `allowRequest` agrees to a new session.
+   * transport, a handshake is a GET, there is room for a new session (`maxSessions`), and
+   * `allowRequest` agrees to it.
    */
   private verify(
     req: IncomingMessage,
     query: Query,
     upgrade: boolean,
-    done: (code?: ErrorCode, message?: string) => void,
+    done: (code?: ErrorCode, message?: string, status?: number) => void,
   ): void {
     const transport = query.transport as TransportName | null;
     if (transport === null || !this._transports.includes(transport)) {
@@ -280,6 +306,10 @@ export class EngineServer extends EventEmitter {
       done(ERROR_CODES.BAD_HANDSHAKE_METHOD);
       return;
     }
+    if (this.clients.size >= this._maxSessions) {
+      done(TOO_MANY_SESSIONS.code, TOO_MANY_SESSIONS.message, TOO_MANY_SESSIONS.status);
+      return;
+    }
     const allowRequest = this._allowRequest;
     if (!allowRequest) {
       done();
@@ -301,14 +331,14 @@ export class EngineServer extends EventEmitter {
     }
   }
 
-  private refuseRequest(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message?: string): void {
+  private refuseRequest(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message?: string, status?: number): void {
     this.emitError(req, code, message);
-    abortRequest(res, code, message);
+    abortRequest(res, code, message, status);
   }
 
-  private refuseUpgrade(req: IncomingMessage, socket: Duplex, code: ErrorCode, message?: string): void {
+  private refuseUpgrade(req: IncomingMessage, socket: Duplex, code: ErrorCode, message?: string, status?: number): void {
     this.emitError(req, code, message);
-    abortUpgrade(socket, code, message);
+    abortUpgrade(socket, code, message, status);
   }
 
   private emitError(req: IncomingMessage, code: ErrorCode, message?: string): void {

@@ -8,6 +8,8 @@ export interface SessionSettings {
   pingInterval: number;
   pingTimeout: number;
   maxHttpBufferSize: number;
+  /** Bytes queued for the client beyond which the session ends (see EngineOptions). */
+  maxBufferedAmount: number;
   upgradeTimeout: number;
   /** Transports this session may upgrade to (sent in the handshake). */
   upgrades: string[];
@@ -31,6 +33,8 @@ export class EngineSocket extends EventEmitter implements TransportHost {
   private _transport: Transport;
   private _state: ReadyState = 'opening';
   private _buffer: OutPacket[] = [];
+  /** What `_buffer` holds, counting at least PACKET_COST bytes a packet. */
+  private _bufferedBytes = 0;
   private _callbacks: Array<() => void> = [];
   private _pingTimer: NodeJS.Timeout | null = null;
   private _pongTimer: NodeJS.Timeout | null = null;
@@ -132,8 +136,10 @@ export class EngineSocket extends EventEmitter implements TransportHost {
         this.emit('message', packet.data ?? '');
         break;
       case 'ping':
-        // v4 pings go server to client; a v3-style client ping is answered rather than fatal.
-        this.sendPacket('pong', typeof packet.data === 'string' ? packet.data : undefined);
+        // "Protocol" > "Heartbeat": in v4 the server pings and the client answers. Answering
+        // client PINGs would let one POST of "2\x1e2\x1e..." queue a PONG per 2 bytes for a
+        // client that never polls them; engine.io 6 ends the session too.
+        this.onClose('transport error', new Error('invalid heartbeat direction'));
         break;
       case 'close':
         this.onClose('transport close');
@@ -228,6 +234,14 @@ export class EngineSocket extends EventEmitter implements TransportHost {
 
   private sendPacket(type: PacketType, data?: string | Buffer, options?: { compress?: boolean }, cb?: () => void): void {
     if (this._state === 'closing' || this._state === 'closed') return;
+    this._bufferedBytes += Math.max(PACKET_COST, data === undefined ? 0 : typeof data === 'string' ? data.length : data.byteLength);
+    if (this._bufferedBytes > this._settings.maxBufferedAmount) {
+      // A client that does not take what is sent (no poll, or a stalled WebSocket) cannot make
+      // the server hold more. The session ends after the caller's emit has returned.
+      this._state = 'closing';
+      process.nextTick(() => this.onClose('transport error', new Error(`more than ${this._settings.maxBufferedAmount} bytes queued for the client`)));
+      return;
+    }
     const packet: OutPacket = data === undefined ? { type } : { type, data };
     if (options?.compress === false) packet.compress = false;
     this.emit('packetCreate', packet);
@@ -242,6 +256,7 @@ export class EngineSocket extends EventEmitter implements TransportHost {
     const callbacks = this._callbacks;
     this._buffer = [];
     this._callbacks = [];
+    this._bufferedBytes = 0;
     this._transport.send(packets, () => {
       for (const cb of callbacks) cb();
     });
@@ -280,9 +295,13 @@ export class EngineSocket extends EventEmitter implements TransportHost {
     transport.close(undefined, false);
     this._buffer = [];
     this._callbacks = [];
+    this._bufferedBytes = 0;
     this.emit('close', reason, description);
   }
 }
+
+/** The least a queued packet counts for maxBufferedAmount (its object and framing). */
+const PACKET_COST = 64;
 
 /** Binary data of any kind as a Buffer over the same memory (no copy). */
 function toMessageData(data: string | Buffer | ArrayBuffer | ArrayBufferView): string | Buffer {
