@@ -4,10 +4,16 @@
  * (the same names and arguments as socket.io-adapter, so the semantics carry over): it forwards
  * broadcasts and remote operations to the other servers and calls `super` for the local part.
  *
+ * Connection state recovery lives behind `persistSession` / `restoreSession` (socket.io-adapter's
+ * names; async-capable, so a cluster adapter can keep sessions and packets in Redis): the in-memory
+ * adapter keeps them in a SessionStore (session-store.ts) and records the replayable packets
+ * `broadcast` sends.
+ *
  * Events: 'create-room' (room), 'delete-room' (room), 'join-room' (room, id), 'leave-room' (room, id).
  */
 import { Emitter } from './emitter.js';
-import { encode, type EncodedPacket, type Packet } from './parser.js';
+import { encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
+import { SessionStore, type PersistedSession, type ResolvedRecoveryOptions, type RestoreResult } from './session-store.js';
 
 export type Room = string;
 export type SocketId = string;
@@ -46,6 +52,10 @@ export interface AdapterSocket {
 export interface AdapterNamespace {
   readonly name: string;
   readonly sockets: ReadonlyMap<SocketId, AdapterSocket>;
+  /** Recovered sockets whose middlewares still run: broadcasts reach them (they hold the packets until connected). */
+  readonly _recovering?: ReadonlyMap<SocketId, AdapterSocket>;
+  /** The connection state recovery settings, when it is on. */
+  readonly recovery?: ResolvedRecoveryOptions;
   /** A fresh acknowledgement id, unique in the namespace. */
   _nextAckId(): number;
 }
@@ -60,6 +70,8 @@ export class Adapter extends Emitter {
   /** socket id -> rooms */
   readonly sids = new Map<SocketId, Set<Room>>();
 
+  private store: SessionStore | undefined;
+
   constructor(nsp: AdapterNamespace) {
     super();
     this.nsp = nsp;
@@ -68,8 +80,34 @@ export class Adapter extends Emitter {
   /** Called once when the namespace is created. */
   init(): Promise<void> | void {}
 
-  /** Called when the server closes. */
-  close(): Promise<void> | void {}
+  /** Called when the server closes (subclasses call `super.close()`). */
+  close(): Promise<void> | void {
+    this.store?.close();
+  }
+
+  /** The in-memory session store (made on first use), or undefined while recovery is off. */
+  get sessions(): SessionStore | undefined {
+    if (this.store === undefined && this.nsp.recovery !== undefined) this.store = new SessionStore(this.nsp.recovery);
+    return this.store;
+  }
+
+  /** Keeps the state of a socket that went away for a recoverable reason, for `maxDisconnectionDuration`. */
+  persistSession(session: PersistedSession): Promise<void> | void {
+    this.sessions?.persist(session);
+  }
+
+  /**
+   * Takes back the session of `pid` with the packets its rooms were sent after `offset` (the
+   * session's own start when undefined), or the reason it cannot.
+   */
+  restoreSession(pid: string, offset: string | undefined): Promise<RestoreResult> | RestoreResult {
+    return this.sessions?.restore(pid, offset) ?? { ok: false, reason: 'unknown session' };
+  }
+
+  /** The offset of the last recorded packet: where a socket connecting now starts. */
+  currentOffset(): string | undefined {
+    return this.sessions?.currentOffset;
+  }
 
   /** Number of servers in the cluster. */
   async serverCount(): Promise<number> {
@@ -122,11 +160,18 @@ export class Adapter extends Emitter {
     }
   }
 
-  /** Sends a packet to every matching socket: encoded once, the same parts written to each. */
+  /**
+   * Sends a packet to every matching socket: encoded once, the same parts written to each. With
+   * recovery on, a replayable packet is recorded first (which appends its offset to the data):
+   * an EVENT without ack that is not volatile (socket.io's rule), or an ACK, which only the
+   * lossless extension broadcasts (a reply to the sender's own room).
+   */
   broadcast(packet: Packet, opts: BroadcastOptions): void {
     const flags = opts.flags ?? {};
+    const replayable = (packet.type === PacketType.EVENT && packet.id === undefined && !flags.volatile) || packet.type === PacketType.ACK;
+    if (replayable) this.sessions?.record(packet, opts);
     const encoded = encode(packet);
-    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags));
+    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags), true);
   }
 
   /**
@@ -195,10 +240,11 @@ export class Adapter extends Emitter {
     return found;
   }
 
-  /** Calls `fn` on every socket matching `opts`, once each. */
-  protected apply(opts: BroadcastOptions, fn: (socket: AdapterSocket) => void): void {
+  /** Calls `fn` on every socket matching `opts`, once each (and on recovering ones with `recovering`). */
+  protected apply(opts: BroadcastOptions, fn: (socket: AdapterSocket) => void, recovering = false): void {
     const except = this.computeExcept(opts.except);
     const sockets = this.nsp.sockets;
+    const pending = recovering ? this.nsp._recovering : undefined;
     if (opts.rooms.size > 0) {
       const seen = new Set<SocketId>();
       for (const room of opts.rooms) {
@@ -207,7 +253,7 @@ export class Adapter extends Emitter {
         for (const id of members) {
           if (seen.has(id) || except.has(id)) continue;
           seen.add(id);
-          const socket = sockets.get(id);
+          const socket = sockets.get(id) ?? pending?.get(id);
           if (socket) fn(socket);
         }
       }
@@ -215,6 +261,7 @@ export class Adapter extends Emitter {
       for (const [id, socket] of sockets) {
         if (!except.has(id)) fn(socket);
       }
+      if (pending) for (const [id, socket] of pending) if (!except.has(id)) fn(socket);
     }
   }
 

@@ -4,6 +4,7 @@
  * disconnectSockets. `io.to(room)`, `socket.broadcast`, `nsp.except(room)` all return one.
  */
 import type { Adapter, BroadcastFlags, Room, SocketId } from './adapter.js';
+import { CONTROL_EVENT } from './lossless.js';
 import { PacketType, RESERVED_EVENTS } from './parser.js';
 import type { Socket } from './socket.js';
 
@@ -136,4 +137,5 @@ export class BroadcastOperator {
 export function checkEventName(event: unknown): asserts event is string {
   if (typeof event !== 'string') throw new TypeError(`event name must be a string, got ${typeof event}`);
   if (RESERVED_EVENTS.has(event)) throw new Error(`"${event}" is a reserved event name`);
+  if (event === CONTROL_EVENT) throw new Error(`"${event}" is reserved for the lossless extension (lossless.ts)`);
 }

@@ -22,5 +22,14 @@ export {
   type SocketId,
 } from './adapter.js';
 export { RateLimitError, DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.js';
+export {
+  SessionStore,
+  DEFAULT_RECOVERY,
+  type RecoveryOptions,
+  type PersistedSession,
+  type RestoredSession,
+  type RestoreResult,
+} from './session-store.js';
+export type { RecoveryFailureReason } from './lossless.js';
 export { ParseError, PacketType, type Packet } from './parser.js';
 export type { EngineServerLike, EngineSocketLike } from './engine-types.js';

@@ -1,6 +1,11 @@
 /**
  * A namespace: its sockets, its middlewares (`use`), its adapter (rooms), and broadcast
  * shortcuts (`nsp.emit`, `nsp.to(room)`, ...). Local events: 'connection' / 'connect' (socket).
+ *
+ * With connection state recovery on, a CONNECT carrying `pid` (and `offset`) asks for the session
+ * back (socket.io docs, "Connection state recovery"): the adapter restores it, the socket gets its
+ * id, rooms and data again, the middlewares are skipped if `skipMiddlewares`, and the packets
+ * missed are sent after the CONNECT reply.
  */
 import type { Adapter, AdapterConstructor, Room, SocketId } from './adapter.js';
 import { BroadcastOperator } from './broadcast.js';
@@ -8,6 +13,7 @@ import type { Connection } from './connection.js';
 import { Emitter } from './emitter.js';
 import type { Server } from './server.js';
 import { runChain } from './middleware.js';
+import type { ResolvedRecoveryOptions, RestoreResult } from './session-store.js';
 import { Socket } from './socket.js';
 
 export type NamespaceMiddleware = (socket: Socket, next: (err?: Error) => void) => void;
@@ -22,6 +28,8 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
   parent: Namespace | undefined;
   /** @internal */
   readonly _fns: NamespaceMiddleware[] = [];
+  /** @internal Recovered sockets whose middlewares still run (broadcasts reach them, see Adapter). */
+  readonly _recovering = new Map<SocketId, Socket>();
   private ids = 0;
 
   constructor(server: Server, name: string, AdapterClass: AdapterConstructor) {
@@ -30,6 +38,11 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
     this.name = name;
     this.adapter = new AdapterClass(this);
     void this.adapter.init();
+  }
+
+  /** The server's connection state recovery settings (undefined when off). */
+  get recovery(): ResolvedRecoveryOptions | undefined {
+    return this.server.connectionStateRecovery;
   }
 
   /** Adds a connection middleware: `fn(socket, next)`; `next(err)` refuses with CONNECT_ERROR. */
@@ -115,30 +128,68 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
     return this.ids++;
   }
 
-  /** @internal A CONNECT from `client`: runs the middlewares, then connects or refuses. */
+  /**
+   * @internal A CONNECT from `client`: restores the session it asks for (recovery on, `auth.pid`
+   * a string), runs the middlewares (unless recovered with `skipMiddlewares`), then connects or refuses.
+   */
   _add(client: Connection, auth: Record<string, unknown>, done: (socket: Socket | undefined) => void): void {
-    const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this, client, auth);
+    const pid = auth.pid;
+    if (this.recovery === undefined || typeof pid !== 'string') return this.admit(client, auth, undefined, done);
+    const offset = typeof auth.offset === 'string' ? auth.offset : undefined;
+    const failed: RestoreResult = { ok: false, reason: 'adapter error' };
+    let result: ReturnType<Adapter['restoreSession']>;
+    try {
+      result = this.adapter.restoreSession(pid, offset);
+    } catch {
+      result = failed;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (r) => this.admit(client, auth, r, done),
+        () => this.admit(client, auth, failed, done),
+      );
+    } else {
+      // synchronous (the in-memory store): nothing can be broadcast between the restore and the admission
+      this.admit(client, auth, result, done);
+    }
+  }
+
+  private admit(client: Connection, auth: Record<string, unknown>, restored: RestoreResult | undefined, done: (socket: Socket | undefined) => void): void {
+    const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this, client, auth, restored);
+    if (client.closed) {
+      socket._abandon();
+      return done(undefined);
+    }
+    if (socket.recovered) {
+      if (this.recovery?.skipMiddlewares) return this.connect(socket, done);
+      this._recovering.set(socket.id, socket);
+    }
     const fns = this.parent ? [...this.parent._fns, ...this._fns] : this._fns.slice();
     runChain(fns, socket, (err?: Error & { data?: unknown }) => {
+      this._recovering.delete(socket.id);
       if (client.closed) {
-        this.adapter.delAll(socket.id);
+        socket._abandon();
         return done(undefined);
       }
       if (err) {
         socket._refuse(err);
         return done(undefined);
       }
-      this.sockets.set(socket.id, socket);
-      socket._onconnect();
-      done(socket);
-      this.emitReserved('connect', socket);
-      this.emitReserved('connection', socket);
-      if (this.parent) {
-        this.parent.emitReserved('connect', socket);
-        this.parent.emitReserved('connection', socket);
-      }
-      if (this.name === '/') this.server._onMainConnection(socket);
+      this.connect(socket, done);
     });
+  }
+
+  private connect(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, done: (socket: Socket | undefined) => void): void {
+    this.sockets.set(socket.id, socket);
+    socket._onconnect();
+    done(socket);
+    this.emitReserved('connect', socket);
+    this.emitReserved('connection', socket);
+    if (this.parent) {
+      this.parent.emitReserved('connect', socket);
+      this.parent.emitReserved('connection', socket);
+    }
+    if (this.name === '/') this.server._onMainConnection(socket);
   }
 
   /** @internal */

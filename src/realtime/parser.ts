@@ -4,10 +4,13 @@
  *   <type>[<attachments>-][<namespace>,][<ack id>][JSON data]  + one binary message per attachment
  *
  * Binary values anywhere in the data (Buffer, ArrayBuffer, typed arrays, DataView) are replaced by
- * `{"_placeholder":true,"num":N}` and sent as separate binary Engine.IO messages. The decoder checks
+ * `{"_placeholder":true,"num":N}` and sent as separate binary Engine.IO messages ("Packet format" >
+ * "Binary packets" of the socket.io-protocol document). Received attachments are the platform's
+ * binary type (./platform.ts: Buffer in Node, ArrayBuffer in browsers). The decoder checks
  * the schema of every packet it returns (the socket.io-parser type-confusion advisories,
  * CVE-2022-2421 and CVE-2023-32695): a bad packet is reported as a result, never thrown.
  */
+import { toBinary, type BinaryData } from './platform.js';
 
 /** Socket.IO packet types. */
 export const PacketType = {
@@ -46,17 +49,11 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
 export const DEFAULT_MAX_ATTACHMENTS = 10;
 
 /** What an encoded packet is made of: the text part, then its attachments in order. */
-export type EncodedPacket = [string, ...Buffer[]];
+export type EncodedPacket = [string, ...BinaryData[]];
 
 /** True for the binary values the encoder extracts as attachments. */
 export function isBinary(value: unknown): value is ArrayBuffer | ArrayBufferView {
   return value instanceof ArrayBuffer || ArrayBuffer.isView(value);
-}
-
-function toBuffer(value: ArrayBuffer | ArrayBufferView): Buffer {
-  if (Buffer.isBuffer(value)) return value;
-  if (value instanceof ArrayBuffer) return Buffer.from(value);
-  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
 const MAX_DEPTH = 1000;
@@ -79,10 +76,10 @@ export function hasBinary(value: unknown, depth = 0): boolean {
 }
 
 /** Copies `value` with every binary value replaced by a placeholder, pushed onto `buffers`. */
-function deconstruct(value: unknown, buffers: Buffer[], depth: number): unknown {
+function deconstruct(value: unknown, buffers: BinaryData[], depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (isBinary(value)) {
-    buffers.push(toBuffer(value));
+    buffers.push(toBinary(value));
     return { _placeholder: true, num: buffers.length - 1 };
   }
   if (depth > MAX_DEPTH) return value;
@@ -104,7 +101,7 @@ function deconstruct(value: unknown, buffers: Buffer[], depth: number): unknown 
 export function encode(packet: Packet): EncodedPacket {
   let { type } = packet;
   let data = packet.data;
-  const buffers: Buffer[] = [];
+  const buffers: BinaryData[] = [];
   if ((type === PacketType.EVENT || type === PacketType.ACK) && hasBinary(data)) {
     type = type === PacketType.EVENT ? PacketType.BINARY_EVENT : PacketType.BINARY_ACK;
   }
@@ -180,7 +177,7 @@ export function checkPacket(p: Packet): string | undefined {
 }
 
 /** Puts the attachments back in place of their placeholders; returns a reason on a bad one. */
-function reconstruct(value: unknown, buffers: Buffer[], used: { bad?: string }, depth: number): unknown {
+function reconstruct(value: unknown, buffers: BinaryData[], used: { bad?: string }, depth: number): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (depth > MAX_DEPTH) {
     used.bad = 'data nested too deeply';
@@ -213,7 +210,7 @@ const MAX_ID_DIGITS = 16;
 export class Decoder {
   readonly maxAttachments: number;
   private partial: Packet | undefined;
-  private buffers: Buffer[] = [];
+  private buffers: BinaryData[] = [];
   private failed = false;
 
   constructor(options: DecoderOptions = {}) {
@@ -223,7 +220,7 @@ export class Decoder {
   }
 
   /** Feeds one Engine.IO message. */
-  add(chunk: string | Buffer | ArrayBuffer | ArrayBufferView): DecodeResult {
+  add(chunk: string | ArrayBuffer | ArrayBufferView): DecodeResult {
     if (this.failed) return this.fail('decoder used after an error');
     if (typeof chunk === 'string') {
       if (this.partial) return this.fail('got a text message while waiting for binary attachments');
@@ -238,7 +235,7 @@ export class Decoder {
     if (!isBinary(chunk)) return this.fail('message is neither text nor binary');
     const partial = this.partial;
     if (!partial) return this.fail('got a binary message with no packet waiting for it');
-    this.buffers.push(toBuffer(chunk));
+    this.buffers.push(toBinary(chunk));
     if (this.buffers.length < partial.attachments!) return PENDING;
     const buffers = this.buffers;
     this.partial = undefined;
@@ -253,7 +250,7 @@ export class Decoder {
   }
 
   /** Puts the attachments of a binary packet in place, then checks it. */
-  private complete(p: Packet, buffers: Buffer[]): DecodeResult {
+  private complete(p: Packet, buffers: BinaryData[]): DecodeResult {
     const used: { bad?: string } = {};
     try {
       p.data = reconstruct(p.data, buffers, used, 0);

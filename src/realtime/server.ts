@@ -16,6 +16,8 @@ import { Namespace, type NamespaceMiddleware } from './namespace.js';
 import { ParentNamespace, type NamespaceMatcher } from './parent-namespace.js';
 import { DEFAULT_MAX_ATTACHMENTS } from './parser.js';
 import { checkRateLimitOptions, DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.js';
+import { resolveRecoveryOptions, type RecoveryOptions, type ResolvedRecoveryOptions } from './session-store.js';
+import { attachServeClient } from './serve-client.js';
 import type { Socket } from './socket.js';
 
 export interface ServerOptions {
@@ -33,6 +35,10 @@ export interface ServerOptions {
   engine?: EngineServerLike;
   /** Remove a dynamic namespace's child once its last socket has left (default false). */
   cleanupEmptyChildNamespaces?: boolean;
+  /** Connection state recovery (off unless given): see session-store.ts and docs/connection-state-recovery.md. */
+  connectionStateRecovery?: RecoveryOptions;
+  /** Serve the browser client at `<path>/socket.io.js` on the attached HTTP server (default true; see serve-client.ts). */
+  serveClient?: boolean;
   /** Every other option (pingInterval, pingTimeout, maxHttpBufferSize, cors, transports, ...) goes to the Engine.IO server. */
   [engineOption: string]: unknown;
 }
@@ -50,6 +56,8 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   readonly connectTimeout: number;
   readonly maxAttachments: number;
   readonly rateLimit: Readonly<RateLimitOptions> | undefined;
+  /** The connection state recovery settings with their defaults (undefined when off). */
+  readonly connectionStateRecovery: ResolvedRecoveryOptions | undefined;
   readonly path: string;
   httpServer: HttpServer | undefined;
   /** @internal */
@@ -59,6 +67,7 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   private readonly parents: ParentNamespace[] = [];
   private readonly cleanupEmptyChildNamespaces: boolean;
   private readonly AdapterClass: AdapterConstructor;
+  private _serveClient: boolean;
 
   constructor(srv?: HttpServer | number | ServerOptions, options: ServerOptions = {}) {
     super();
@@ -67,6 +76,7 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
       srv = undefined;
     }
     this.path = (options.path ?? '/socket.io').replace(/\/$/, '');
+    this._serveClient = options.serveClient !== false;
     this.connectTimeout = checkMs(options.connectTimeout ?? 45000, 'connectTimeout');
     const maxAttachments = options.maxAttachments ?? DEFAULT_MAX_ATTACHMENTS;
     if (!Number.isSafeInteger(maxAttachments) || maxAttachments < 0) {
@@ -81,7 +91,8 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     }
     this.AdapterClass = options.adapter ?? Adapter;
     this.cleanupEmptyChildNamespaces = options.cleanupEmptyChildNamespaces === true;
-    const { engine, adapter: _a, rateLimit: _r, maxAttachments: _m, connectTimeout: _c, cleanupEmptyChildNamespaces: _e, ...engineOptions } =
+    this.connectionStateRecovery = resolveRecoveryOptions(options.connectionStateRecovery);
+    const { engine, adapter: _a, rateLimit: _r, maxAttachments: _m, connectTimeout: _c, cleanupEmptyChildNamespaces: _e, serveClient: _s, connectionStateRecovery: _csr, ...engineOptions } =
       options;
     this.engine = (engine as EngineServer | undefined) ?? new EngineServer({ ...(engineOptions as EngineOptions), path: this.path });
     this.engine.on('connection', (conn: EngineSocketLike) => this.onconnection(conn));
@@ -94,7 +105,17 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   attach(srv: HttpServer | number): this {
     if (typeof srv === 'number') return this.listen(srv);
     this.httpServer = srv;
+    if (this._serveClient) attachServeClient(srv, this.path);
     this.engine.attach(srv);
+    return this;
+  }
+
+  /** socket.io's `serveClient()`: whether attach() serves the browser client (set it before attaching). */
+  serveClient(): boolean;
+  serveClient(v: boolean): this;
+  serveClient(v?: boolean): boolean | this {
+    if (v === undefined) return this._serveClient;
+    this._serveClient = v;
     return this;
   }
 

@@ -3,6 +3,14 @@
  * events the client sends reach `socket.on(...)` listeners (with an ack function last when the
  * client asked for one). Local events: 'disconnecting' and 'disconnect' (reason, description),
  * 'error' (an error from a `socket.use` middleware, or a RateLimitError).
+ *
+ * Connection state recovery (socket.io docs, "Connection state recovery"): the CONNECT reply
+ * carries a private session id `pid`; emits without ack go through the adapter, which records
+ * them with an offset appended to their data; a socket that goes away for a recoverable reason
+ * is persisted (id, pid, rooms, data) and a new Socket takes it back (`recovered`), the missed
+ * packets following its CONNECT reply. With our client it also runs the lossless extension
+ * (lossless.ts): the client's events carry sequence numbers, duplicates are dropped, processing
+ * is confirmed, and replies are recorded like events.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -15,7 +23,9 @@ import type { EngineSocket } from './engine/index.js';
 import type { EngineSocketLike } from './engine-types.js';
 import { runChain } from './middleware.js';
 import type { Namespace } from './namespace.js';
+import { CONTROL_EVENT, EXTENSION_KEY, EXTENSION_VERSION, isSeq, type ExtensionReply, type RecoveryFailureReason } from './lossless.js';
 import { encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
+import type { PersistedSession, RestoreResult } from './session-store.js';
 
 export interface Handshake {
   headers: IncomingHttpHeaders;
@@ -48,6 +58,16 @@ export type DisconnectReason =
   | (string & {});
 
 export type PacketMiddleware = (event: unknown[], next: (err?: Error) => void) => void;
+
+/** Reasons the client may come back from: the session is kept (socket.io's list). */
+const RECOVERABLE_REASONS: ReadonlySet<string> = new Set([
+  'transport error',
+  'transport close',
+  'forced close',
+  'ping timeout',
+  'server shutting down',
+  'forced server close',
+]);
 
 interface AckEntry {
   fn: (...args: unknown[]) => void;
@@ -95,9 +115,17 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
   readonly client: Connection;
   readonly handshake: Handshake;
-  /** Free-form data shared with fetchSockets() results. */
+  /** Free-form data shared with fetchSockets() results (restored on recovery). */
   data: SocketData = {} as SocketData;
   connected = false;
+  /** Whether this socket took back a session (id, rooms, data; the missed packets follow the CONNECT reply). */
+  readonly recovered: boolean;
+  /** The private session id (recovery on): only the client knows it besides the server. */
+  readonly pid: string | undefined;
+  /** Why the session the client asked for was not recovered, if it asked for one. */
+  readonly recoveryFailure: RecoveryFailureReason | undefined;
+  /** Whether the lossless extension runs on this socket (our client, recovery on). */
+  readonly lossless: boolean;
 
   private readonly acks = new Map<number, AckEntry>();
   private flags: EmitFlags = {};
@@ -106,13 +134,45 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   private anyOutgoingListeners: Listener[] | undefined;
   /** Rooms may be joined by middlewares before the socket is connected, not after it is gone. */
   private joinable = true;
+  /** Where this session's replay starts when the client names no offset. */
+  private startOffset: string | undefined;
+  /** Recovered: the packets missed, sent after the CONNECT reply; then those broadcast meanwhile. */
+  private missed: Packet[] = [];
+  private held: [EncodedPacket, BroadcastFlags][] = [];
+  /** Lossless: the last client sequence number processed, and the pending confirmation. */
+  private lastSeq = 0;
+  private confirmTimer: ReturnType<typeof setImmediate> | undefined;
 
-  constructor(nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, client: Connection, auth: Record<string, unknown>) {
+  constructor(
+    nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    client: Connection,
+    auth: Record<string, unknown>,
+    restored?: RestoreResult,
+  ) {
     super();
     this.nsp = nsp;
     this.client = client;
-    this.id = randomBytes(15).toString('base64url');
-    this.handshake = buildHandshake(client.conn, auth);
+    const { [EXTENSION_KEY]: offer, ...userAuth } = auth;
+    this.handshake = buildHandshake(client.conn, userAuth);
+    const recovery = nsp.recovery !== undefined;
+    this.lossless = recovery && offer === EXTENSION_VERSION;
+    if (restored?.ok) {
+      const session = restored.session;
+      this.id = session.sid;
+      this.pid = session.pid;
+      this.data = session.data as SocketData;
+      this.startOffset = session.offset;
+      this.lastSeq = session.seq ?? 0;
+      this.missed = session.missedPackets;
+      this.recovered = true;
+      this.recoveryFailure = undefined;
+      void this.join(session.rooms);
+    } else {
+      this.id = randomBytes(15).toString('base64url');
+      this.pid = recovery ? randomBytes(15).toString('base64url') : undefined;
+      this.recovered = false;
+      this.recoveryFailure = restored?.ok === false ? restored.reason : undefined;
+    }
   }
 
   get disconnected(): boolean {
@@ -148,6 +208,13 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     const data: unknown[] = [event, ...args];
     const packet: Packet = { type: PacketType.EVENT, nsp: this.nsp.name, data };
     const last = args[args.length - 1];
+    if (this.pid !== undefined && typeof last !== 'function' && !flags.volatile) {
+      // recovery on: through the adapter, which records it for a replay (socket.io does the same);
+      // an emit while disconnected reaches the client if it recovers the session
+      if (this.anyOutgoingListeners) for (const l of this.anyOutgoingListeners.slice()) l.apply(this, data);
+      this.nsp.adapter.broadcast(packet, { rooms: new Set([this.id]), except: new Set(), flags });
+      return true;
+    }
     if (!this.connected) {
       // nothing is sent; an ack that can take an error gets one now rather than never
       if (typeof last === 'function') {
@@ -302,11 +369,34 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
 
   // ---- internals used by Namespace, Connection and Adapter ----
 
-  /** @internal Called by the namespace once middlewares have passed. */
+  /**
+   * @internal Called by the namespace once middlewares have passed (or were skipped): the CONNECT
+   * reply (with `pid` when recovery is on, socket.io-protocol v5 "Connection to a namespace" as
+   * socket.io 4.6+ extends it; with the lossless confirmation), then the packets missed.
+   */
   _onconnect(): void {
     this.connected = true;
     void this.join(this.id);
-    this.sendPacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data: { sid: this.id } }, {});
+    const data: Record<string, unknown> = { sid: this.id };
+    if (this.pid !== undefined) {
+      data.pid = this.pid;
+      if (!this.recovered) this.startOffset = this.nsp.adapter.currentOffset();
+    }
+    if (this.lossless) {
+      const reply: ExtensionReply = { seq: this.lastSeq };
+      if (this.recoveryFailure !== undefined) reply.fail = this.recoveryFailure;
+      data[EXTENSION_KEY] = reply;
+    }
+    this.sendPacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data }, {});
+    for (const packet of this.missed.splice(0)) this.client.writeEncoded(encode({ ...packet, nsp: this.nsp.name }));
+    for (const [encoded, flags] of this.held.splice(0)) this._sendEncoded(encoded, flags);
+  }
+
+  /** @internal The connection closed before a (recovered) socket was connected: keep its session for another try. */
+  _abandon(): void {
+    this.joinable = false;
+    if (this.recovered) this.persist();
+    this.nsp.adapter.delAll(this.id);
   }
 
   /** @internal Refuses the connection (CONNECT_ERROR) and forgets the socket. */
@@ -347,6 +437,9 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     this.emitReserved('disconnecting', reason, description);
     this.connected = false;
     this.joinable = false;
+    if (this.confirmTimer !== undefined) clearImmediate(this.confirmTimer);
+    this.confirmTimer = undefined;
+    if (this.pid !== undefined && RECOVERABLE_REASONS.has(reason)) this.persist();
     this.nsp.adapter.delAll(this.id);
     this.nsp._remove(this);
     this.client._remove(this);
@@ -359,8 +452,12 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     this.emitReserved('disconnect', reason, description);
   }
 
-  /** @internal Writes an encoded packet (broadcasts share one encoding). */
+  /** @internal Writes an encoded packet (broadcasts share one encoding); held while a recovered socket is not connected yet. */
   _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags): void {
+    if (!this.connected) {
+      if (this.recovered && this.joinable && !flags.volatile) this.held.push([encoded, flags]);
+      return;
+    }
     if (flags.volatile && !this.client.writable) return;
     this.client.writeEncoded(encoded, flags.compress);
   }
@@ -368,6 +465,15 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   /** @internal Registers a broadcast ack handler. */
   _registerAck(id: number, ack: (...args: unknown[]) => void): void {
     this.acks.set(id, { fn: ack });
+  }
+
+  /** Hands the session to the adapter; a failing asynchronous store loses it (the client then starts anew). */
+  private persist(): void {
+    const session: PersistedSession = { sid: this.id, pid: this.pid!, rooms: [...this.rooms], data: this.data };
+    if (this.startOffset !== undefined) session.offset = this.startOffset;
+    if (this.lossless) session.seq = this.lastSeq;
+    const done = this.nsp.adapter.persistSession(session);
+    if (done instanceof Promise) done.catch(() => {});
   }
 
   private sendPacket(packet: Packet, flags: EmitFlags): void {
@@ -398,6 +504,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
 
   private onevent(packet: Packet): void {
     const args = (packet.data as unknown[]).slice();
+    if (this.lossless && !this.accept(args.pop())) return;
     if (packet.id !== undefined) args.push(this.ackFor(packet.id));
     if (this.anyListeners) for (const l of this.anyListeners.slice()) l.apply(this, args);
     if (this.fns.length === 0) {
@@ -414,13 +521,34 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     this.emitReserved(args[0] as string, ...args.slice(1));
   }
 
+  /**
+   * Lossless: whether an EVENT carrying `seq` is new. A resend or a retry of one already
+   * processed is dropped; a new one is confirmed on the next turn of the event loop (one
+   * confirmation for a burst).
+   */
+  private accept(seq: unknown): boolean {
+    if (!isSeq(seq)) {
+      this._onerror(new Error('lossless extension: an EVENT without its sequence number was dropped'));
+      return false;
+    }
+    if (seq <= this.lastSeq) return false;
+    this.lastSeq = seq;
+    this.confirmTimer ??= setImmediate(() => {
+      this.confirmTimer = undefined;
+      this.sendPacket({ type: PacketType.EVENT, nsp: this.nsp.name, data: [CONTROL_EVENT, this.lastSeq] }, {});
+    });
+    return true;
+  }
+
   private ackFor(id: number): (...args: unknown[]) => void {
     let sent = false;
     return (...args: unknown[]) => {
       if (sent) return;
       sent = true;
-      if (!this.connected) return;
-      this.sendPacket({ type: PacketType.ACK, nsp: this.nsp.name, id, data: args }, {});
+      const packet: Packet = { type: PacketType.ACK, nsp: this.nsp.name, id, data: args };
+      // lossless: the reply is recorded like an event, so it reaches the client after a recovery too
+      if (this.lossless) this.nsp.adapter.broadcast(packet, { rooms: new Set([this.id]), except: new Set(), flags: {} });
+      else if (this.connected) this.sendPacket(packet, {});
     };
   }
 }

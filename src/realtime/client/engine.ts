@@ -4,12 +4,13 @@
  * PONG "probe", UPGRADE), heartbeat (the server pings, we answer; no PING within pingInterval +
  * pingTimeout closes with "ping timeout"), text and binary MESSAGE packets.
  *
- * I/O uses only `fetch`, `AbortController` and the WHATWG `WebSocket` (ours, from ../../web), so
- * the same code can run in a browser later. Events: 'open', 'message' (data), 'upgrade'
- * (transport name), 'error' (Error), 'close' (reason, description).
+ * I/O uses only `fetch`, `AbortController` and the WHATWG `WebSocket` (ours in Node, the
+ * browser's own in the bundle: ../platform.ts), so the same code runs in both. Events: 'open',
+ * 'message' (string or the platform's binary data), 'upgrade' (transport name), 'error' (Error),
+ * 'close' (reason, description).
  */
-import { WebSocket } from '../../web/index.js';
 import { Emitter } from '../emitter.js';
+import { toBinary, WebSocket } from '../platform.js';
 import { decodePacket, decodePayload, encodePacket, encodePayload, type Packet } from '../engine/packet.js';
 
 export type TransportName = 'polling' | 'websocket';
@@ -182,13 +183,16 @@ class PollingTransport implements ClientTransport {
 
   close(notify = false, pending: Packet[] = []): void {
     if (this._closed) return;
-    // Tell the server after the current POST (best effort), then drop the waiting poll.
-    if (notify && !this._paused) {
-      const last = [...pending, { type: 'close' } as Packet];
-      this._lastWrite.then(() => this.post(last)).catch(() => {});
-    }
     this._closed = true;
-    this._abort.abort();
+    if (notify && !this._paused) {
+      // Tell the server after the current POST (best effort), and only then drop the waiting
+      // poll: a poll cut first ends the session at once, and the CLOSE would meet an unknown sid.
+      const last = [...pending, { type: 'close' } as Packet];
+      void this._lastWrite
+        .then(() => this.post(last))
+        .catch(() => {})
+        .finally(() => this._abort.abort());
+    } else this._abort.abort();
   }
 }
 
@@ -224,7 +228,7 @@ class WebSocketTransport implements ClientTransport {
     ws.onmessage = (ev: MessageEvent) => {
       if (this._closed) return;
       const data = ev.data as string | ArrayBuffer;
-      const packet = decodePacket(typeof data === 'string' ? data : Buffer.from(data));
+      const packet = decodePacket(typeof data === 'string' ? data : toBinary(data));
       if (packet === null) this.host.onError('malformed packet');
       else this.host.onPacket(packet);
     };
@@ -412,9 +416,8 @@ export class EngineClient extends Emitter {
   }
 
   /** Sends a MESSAGE (text, or binary data as a binary frame / base64 on polling). */
-  send(data: string | Uint8Array | ArrayBuffer): void {
-    const payload = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data : data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.sendPacket({ type: 'message', data: payload });
+  send(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.sendPacket({ type: 'message', data: typeof data === 'string' ? data : toBinary(data) });
   }
 
   private sendPacket(packet: Packet): void {

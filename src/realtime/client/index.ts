@@ -10,7 +10,7 @@ import { Manager, type ManagerOptions } from './manager.js';
 import { Socket, type SocketOptions } from './socket.js';
 
 export { Manager, Backoff, type ManagerOptions } from './manager.js';
-export { Socket, type SocketOptions, type DisconnectReason, type ConnectError } from './socket.js';
+export { Socket, type SocketOptions, type DisconnectReason, type ConnectError, type RecoveryFailureReason } from './socket.js';
 export { EngineClient, type EngineClientOptions, type TransportName } from './engine.js';
 
 export interface IoOptions extends ManagerOptions, SocketOptions {
@@ -22,11 +22,12 @@ export interface IoOptions extends ManagerOptions, SocketOptions {
 
 const cache = new Map<string, Manager>();
 
+/** The server URL: `uri` resolved against the page's location in a browser; none means the page's origin. */
 function resolveUrl(uri: string | undefined): URL {
-  const loc = (globalThis as { location?: { href: string } }).location;
+  const loc = (globalThis as { location?: { href: string; origin: string } }).location;
   if (uri === undefined) {
     if (!loc) throw new TypeError('io() needs a URL outside a browser');
-    return new URL(loc.href);
+    return new URL(loc.origin);
   }
   return loc ? new URL(uri, loc.href) : new URL(uri);
 }

@@ -6,6 +6,7 @@
  */
 import { Emitter } from '../emitter.js';
 import { Decoder, encode, type Packet } from '../parser.js';
+import type { BinaryData } from '../platform.js';
 import { EngineClient, type TransportName } from './engine.js';
 import { Socket, type SocketOptions } from './socket.js';
 
@@ -139,7 +140,7 @@ export class Manager extends Emitter {
     this._engineSubs = [
       sub(engine, 'open', onOpen),
       sub(engine, 'error', onError),
-      sub(engine, 'message', (data: string | Buffer) => this.ondata(data)),
+      sub(engine, 'message', (data: string | BinaryData) => this.ondata(data)),
       sub(engine, 'close', (reason: string, description?: unknown) => this.onclose(reason, description)),
     ];
     if (this.opts.timeout !== Infinity) {
@@ -168,7 +169,7 @@ export class Manager extends Emitter {
     return socket;
   }
 
-  private ondata(data: string | Buffer): void {
+  private ondata(data: string | BinaryData): void {
     const decoder = this._decoder;
     if (decoder === null) return;
     const result = decoder.add(data);

@@ -1,10 +1,12 @@
 /**
- * The Engine.IO v4 packet codec, sans-I/O: strings and Buffers in, packets out, and back.
+ * The Engine.IO v4 packet codec, sans-I/O: strings and binary data in, packets out, and back.
+ * Binary data is the platform's (../platform.ts: a Buffer in Node, an ArrayBuffer in browsers).
  * Section names refer to the Engine.IO protocol document, 4th version
  * (https://github.com/socketio/engine.io-protocol, "Packet encoding").
  *
  * Nothing here throws on peer input: a malformed packet or payload decodes to `null`.
  */
+import { fromBase64, toBase64, type BinaryData } from '../platform.js';
 
 /** "Protocol" > "Packet types": the type id is the packet's first character. */
 export const PACKET_TYPES = ['open', 'close', 'ping', 'pong', 'message', 'upgrade', 'noop'] as const;
@@ -13,7 +15,7 @@ export type PacketType = (typeof PACKET_TYPES)[number];
 export interface Packet {
   type: PacketType;
   /** Text data (every type) or binary data (MESSAGE only). */
-  data?: string | Buffer;
+  data?: string | BinaryData;
 }
 
 /** "Packet encoding" > "HTTP long-polling": packets of a payload are joined by the record separator. */
@@ -37,27 +39,26 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
  * packets are `<type id><data>`; binary MESSAGE data is sent as is, in a binary frame.
  * With `supportsBinary` false, binary data becomes `b<base64>` (the polling form).
  */
-export function encodePacket(packet: Packet, supportsBinary: boolean): string | Buffer {
+export function encodePacket(packet: Packet, supportsBinary: boolean): string | BinaryData {
   const data = packet.data;
-  if (Buffer.isBuffer(data)) {
-    if (packet.type !== 'message') throw new TypeError(`A ${packet.type} packet cannot carry binary data`);
-    return supportsBinary ? data : 'b' + data.toString('base64');
-  }
-  return data === undefined ? TYPE_IDS[packet.type] : TYPE_IDS[packet.type] + data;
+  if (data === undefined) return TYPE_IDS[packet.type];
+  if (typeof data === 'string') return TYPE_IDS[packet.type] + data;
+  if (packet.type !== 'message') throw new TypeError(`A ${packet.type} packet cannot carry binary data`);
+  return supportsBinary ? data : 'b' + toBase64(data);
 }
 
 /**
  * Decodes one packet: a binary WebSocket frame is a MESSAGE; a string is `<type id><data>`,
  * or `b<base64>` for binary data carried as text. Returns null when malformed.
  */
-export function decodePacket(encoded: string | Buffer): Packet | null {
+export function decodePacket(encoded: string | BinaryData): Packet | null {
   if (typeof encoded !== 'string') return { type: 'message', data: encoded };
   if (encoded.length === 0) return null;
   const first = encoded.charCodeAt(0);
   if (first === 0x62 /* b */) {
     const base64 = encoded.slice(1);
     if (!BASE64.test(base64)) return null;
-    return { type: 'message', data: Buffer.from(base64, 'base64') };
+    return { type: 'message', data: fromBase64(base64) };
   }
   const id = first - 0x30;
   if (id < 0 || id >= PACKET_TYPES.length) return null;

@@ -1,0 +1,219 @@
+/**
+ * Connection state recovery (Socket.IO 4.6+, "Connection state recovery" in the socket.io docs):
+ * its options, what is kept of a socket that went away without saying so, and the in-memory store
+ * the default adapter keeps it in together with the packets sent meanwhile.
+ *
+ * The store is bounded: a session lives `maxDisconnectionDuration` after its disconnection, a
+ * packet as long after it was sent, and at most `maxBufferedPackets` packets are kept. One sweep
+ * timer per store (unref'd) drops what expired; lookups check expiry themselves, so the timer only
+ * frees memory. Offsets are `<store prefix>.<counter in base 36>`: the prefix (random per store)
+ * makes an offset of another process or namespace unknown here, the counter finds the packet in O(1).
+ */
+import { randomBytes } from 'node:crypto';
+import type { BroadcastOptions, Room, SocketId } from './adapter.js';
+import type { RecoveryFailureReason } from './lossless.js';
+import type { Packet } from './parser.js';
+
+export interface RecoveryOptions {
+  /** How long a disconnected session, and a sent packet, is kept, in ms (default 120000). */
+  maxDisconnectionDuration?: number;
+  /** Skip the namespace middlewares when a session is recovered (default true). */
+  skipMiddlewares?: boolean;
+  /** Most packets kept for replay per namespace (default 10000; ours, socket.io has no such bound). */
+  maxBufferedPackets?: number;
+}
+
+export type ResolvedRecoveryOptions = Readonly<Required<RecoveryOptions>>;
+
+export const DEFAULT_RECOVERY: ResolvedRecoveryOptions = Object.freeze({
+  maxDisconnectionDuration: 2 * 60 * 1000,
+  skipMiddlewares: true,
+  maxBufferedPackets: 10000,
+});
+
+/** The `connectionStateRecovery` server option with its defaults, checked; undefined when off. */
+export function resolveRecoveryOptions(options: RecoveryOptions | undefined): ResolvedRecoveryOptions | undefined {
+  if (options === undefined) return undefined;
+  const o = { ...DEFAULT_RECOVERY, ...options };
+  if (!Number.isFinite(o.maxDisconnectionDuration) || o.maxDisconnectionDuration <= 0) {
+    throw new RangeError(`connectionStateRecovery.maxDisconnectionDuration must be a positive number of ms, got ${o.maxDisconnectionDuration}`);
+  }
+  if (!Number.isSafeInteger(o.maxBufferedPackets) || o.maxBufferedPackets < 1) {
+    throw new RangeError(`connectionStateRecovery.maxBufferedPackets must be a positive integer, got ${o.maxBufferedPackets}`);
+  }
+  return Object.freeze(o);
+}
+
+/** What is kept of a socket that went away for a reason it may come back from. */
+export interface PersistedSession {
+  sid: SocketId;
+  /** The private session id, known only to the client. */
+  pid: string;
+  rooms: Room[];
+  data: unknown;
+  /** Where to replay from when the client names no offset (it received no recorded packet). */
+  offset?: string;
+  /** Lossless extension: the last client sequence number processed. */
+  seq?: number;
+}
+
+export interface RestoredSession extends PersistedSession {
+  /** The packets sent to the session's rooms after the client's offset, in order, offsets included. */
+  missedPackets: Packet[];
+}
+
+export type RestoreResult = { ok: true; session: RestoredSession } | { ok: false; reason: Exclude<RecoveryFailureReason, 'not recovered'> };
+
+/** How many windows the pid of an expired session is remembered (a pid and a number each). */
+const EXPIRED_KEPT = 10;
+
+interface Held {
+  session: PersistedSession;
+  at: number;
+}
+
+interface Recorded {
+  packet: Packet;
+  rooms: ReadonlySet<Room>;
+  except: ReadonlySet<Room>;
+  at: number;
+}
+
+/** The in-memory session store of one adapter (one namespace). */
+export class SessionStore {
+  /** Sessions by pid, oldest disconnection first. */
+  private readonly sessions = new Map<string, Held>();
+  /** Pids of sessions that expired, with when, so a late client hears 'expired' (for EXPIRED_KEPT windows). */
+  private readonly expired = new Map<string, number>();
+  private readonly prefix = randomBytes(6).toString('base64url');
+  /** Recorded packets, oldest first, from `head` on; packet `i` (from head) has counter `first + i`. */
+  private packets: (Recorded | undefined)[] = [];
+  private head = 0;
+  private first = 0;
+  private next = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly options: ResolvedRecoveryOptions) {}
+
+  /** Sessions held now. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Packets held now. */
+  get bufferedPackets(): number {
+    return this.packets.length - this.head;
+  }
+
+  /** The offset of the last packet recorded (a client connecting now has missed nothing before it). */
+  get currentOffset(): string {
+    return this.offsetOf(this.next - 1);
+  }
+
+  persist(session: PersistedSession, now = Date.now()): void {
+    this.sessions.delete(session.pid); // re-inserted last: the map stays in disconnection order
+    this.sessions.set(session.pid, { session, at: now });
+    this.expired.delete(session.pid);
+    this.startSweeping();
+  }
+
+  /**
+   * Takes the session of `pid` out of the store with the packets it missed since `offset` (or
+   * since the session's own offset). A session is restored once; the socket persists it again
+   * when it goes away again.
+   */
+  restore(pid: string, offset: string | undefined, now = Date.now()): RestoreResult {
+    this.sweep(now);
+    const held = this.sessions.get(pid);
+    if (!held) return { ok: false, reason: this.expired.has(pid) ? 'expired' : 'unknown session' };
+    this.sessions.delete(pid);
+    const from = this.counterOf(offset ?? held.session.offset);
+    // the client has seen counter `from`; every later packet must still be here
+    if (from === undefined || from < this.first - 1 || from >= this.next) return { ok: false, reason: 'packets lost' };
+    const rooms = held.session.rooms;
+    const missedPackets: Packet[] = [];
+    for (let i = this.head + (from + 1 - this.first); i < this.packets.length; i++) {
+      const r = this.packets[i]!;
+      if (includes(r, rooms)) missedPackets.push(r.packet);
+    }
+    return { ok: true, session: { ...held.session, offset: this.offsetOf(from), missedPackets } };
+  }
+
+  /**
+   * Records a packet for replay: its data gets the new offset as last element (a new array, so
+   * the parent of dynamic namespaces can hand the same data to several adapters).
+   */
+  record(packet: Packet, opts: BroadcastOptions, now = Date.now()): void {
+    const offset = this.offsetOf(this.next++);
+    packet.data = [...(packet.data as unknown[]), offset];
+    this.packets.push({ packet, rooms: opts.rooms, except: opts.except ?? new Set(), at: now });
+    if (this.bufferedPackets > this.options.maxBufferedPackets) this.dropPackets(1);
+    this.dropExpiredPackets(now);
+    this.startSweeping();
+  }
+
+  /** Drops expired sessions and packets (the sweep timer calls it; lookups do too). */
+  sweep(now = Date.now()): void {
+    const max = this.options.maxDisconnectionDuration;
+    for (const [pid, held] of this.sessions) {
+      if (held.at + max > now) break;
+      this.sessions.delete(pid);
+      this.expired.set(pid, held.at + max);
+    }
+    for (const [pid, at] of this.expired) {
+      if (at + max * EXPIRED_KEPT > now) break;
+      this.expired.delete(pid);
+    }
+    this.dropExpiredPackets(now);
+    if (this.sessions.size === 0 && this.expired.size === 0 && this.bufferedPackets === 0) this.close();
+  }
+
+  /** Stops the sweep timer (the adapter closes). */
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private startSweeping(): void {
+    if (this.timer !== undefined) return;
+    const every = Math.min(60_000, Math.max(1000, this.options.maxDisconnectionDuration));
+    this.timer = setInterval(() => this.sweep(), every);
+    this.timer.unref();
+  }
+
+  private dropExpiredPackets(now: number): void {
+    const oldest = now - this.options.maxDisconnectionDuration;
+    let n = 0;
+    while (this.head + n < this.packets.length && this.packets[this.head + n]!.at < oldest) n++;
+    if (n > 0) this.dropPackets(n);
+  }
+
+  private dropPackets(n: number): void {
+    this.packets.fill(undefined, this.head, this.head + n);
+    this.head += n;
+    this.first += n;
+    // compact once the dropped part is the larger one: O(1) amortized per packet
+    if (this.head > 1024 && this.head * 2 > this.packets.length) {
+      this.packets = this.packets.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private offsetOf(counter: number): string {
+    return `${this.prefix}.${counter.toString(36)}`;
+  }
+
+  private counterOf(offset: string | undefined): number | undefined {
+    if (offset === undefined || !offset.startsWith(this.prefix + '.')) return undefined;
+    const digits = offset.slice(this.prefix.length + 1);
+    if (!/^-?[0-9a-z]{1,11}$/.test(digits)) return undefined;
+    const n = parseInt(digits, 36);
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+}
+
+/** Whether a packet sent to `r.rooms` except `r.except` reached a socket in `rooms` (socket.io's rule). */
+function includes(r: Recorded, rooms: Room[]): boolean {
+  const included = r.rooms.size === 0 || rooms.some((room) => r.rooms.has(room));
+  return included && rooms.every((room) => !r.except.has(room));
+}
