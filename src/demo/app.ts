@@ -1,65 +1,45 @@
 /**
- * The demo app behind `npm start`: one HTTP server that serves the page at "/" and answers
- * WebSocket messages on "/ws" the way seed 002's server does: text.toUpperCase() + "!!!".
+ * The chat app behind `npm start`: one HTTP server with the page (page-files.ts), the
+ * Socket.IO-compatible Server of fullduplex/realtime (which also serves the browser client at
+ * /socket.io/socket.io.js), and the chat on it (chat-server.ts).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from '../index.js';
-import { PAGE_CSP, PAGE_HTML } from './page.js';
+import { Server, type ServerOptions } from '../realtime/index.js';
+import { attachChat, type Chat } from './chat-server.js';
+import { pageHandler } from './page-files.js';
 
-/** The reply to a text message (seed 002). */
-export function shout(text: string): string {
-  return text.toUpperCase() + '!!!';
-}
+/**
+ * Server options of the chat: small packets (a message is at most 500 characters), quick
+ * dead-peer detection, and connection state recovery (a client back within two minutes gets its
+ * rooms and the packets it missed; the nickname check runs again, as someone may have taken the
+ * nickname meanwhile). The chat does not rely on recovery: its clients also ask for what they missed.
+ */
+export const CHAT_SERVER_OPTIONS: ServerOptions = {
+  maxHttpBufferSize: 16 * 1024,
+  pingInterval: 10_000,
+  pingTimeout: 5_000,
+  connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },
+};
 
-/** A running demo. */
-export interface Demo {
+/** A running chat app. */
+export interface ChatApp {
   server: http.Server;
-  wss: WebSocketServer;
+  io: Server;
+  chat: Chat;
   port: number;
-  /** Closes every WebSocket (1001) and the HTTP server. */
+  /** Disconnects every client and closes the HTTP server. */
   close(): Promise<void>;
 }
 
-const PAGE_HEADERS = {
-  'Content-Type': 'text/html; charset=utf-8',
-  'Content-Security-Policy': PAGE_CSP,
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'Cache-Control': 'no-cache',
-};
-
-function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-  if (path !== '/' && path !== '/index.html') {
-    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-    res.end('Not found\n');
-    return;
-  }
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' });
-    res.end('Method not allowed\n');
-    return;
-  }
-  res.writeHead(200, { ...PAGE_HEADERS, 'Content-Length': Buffer.byteLength(PAGE_HTML) });
-  res.end(req.method === 'HEAD' ? undefined : PAGE_HTML);
-}
-
-/** Starts the demo on `port` (0: any free port) and `host` (default: all interfaces). */
-export async function startDemo(port: number, host?: string): Promise<Demo> {
-  const server = http.createServer(handleRequest);
-  const wss = new WebSocketServer({ server, path: '/ws', maxPayload: 64 * 1024 });
-  wss.on('error', () => {}); // listen errors reach the caller through server 'error'
-  wss.on('connection', (ws: WebSocket) => {
-    ws.on('error', () => {}); // a client's network error only ends that client
-    ws.on('message', (data: unknown, isBinary: boolean) => {
-      if (isBinary) {
-        ws.close(1003, 'this demo speaks text only');
-        return;
-      }
-      ws.send(shout(String(data)));
-    });
-  });
+/**
+ * Starts the app on `port` (0: any free port) and `host` (default: all interfaces); `options`
+ * override CHAT_SERVER_OPTIONS (tests turn recovery off with `connectionStateRecovery: undefined`).
+ */
+export async function startChatApp(port: number, host?: string, options: ServerOptions = {}): Promise<ChatApp> {
+  const server = http.createServer(pageHandler());
+  const io = new Server(server, { ...CHAT_SERVER_OPTIONS, ...options });
+  const chat = attachChat(io);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -69,13 +49,13 @@ export async function startDemo(port: number, host?: string): Promise<Demo> {
   });
   return {
     server,
-    wss,
+    io,
+    chat,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => {
-      for (const ws of wss.clients ?? []) ws.close(1001, 'demo shutting down');
-      wss.close();
-      server.close(() => resolve());
+    close: async () => {
+      const closing = io.close();
       server.closeAllConnections();
-    }),
+      await closing;
+    },
   };
 }

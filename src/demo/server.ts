@@ -1,11 +1,11 @@
 /**
- * `npm start`: runs the demo on http://localhost:8080. The PORT environment variable
+ * `npm start`: runs the chat app on http://localhost:8080. The PORT environment variable
  * overrides the port (0 picks a free one), HOST the interface (default: all).
  */
-import { startDemo } from './app.js';
+import { startChatApp } from './app.js';
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`fullduplex demo: ${message}\n`);
+  process.stderr.write(`fullduplex chat: ${message}\n`);
   process.exit(code);
 }
 
@@ -16,15 +16,15 @@ if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
 const host = process.env['HOST'] || undefined;
 
 try {
-  const demo = await startDemo(Number(portText), host);
-  const shown = host === undefined ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-  process.stdout.write(`Demo on http://${shown}:${demo.port}\n`);
+  const app = await startChatApp(Number(portText), host);
   const stop = (): void => {
-    demo.close().then(() => process.exit(0), () => process.exit(0));
+    app.close().then(() => process.exit(0), () => process.exit(0));
     setTimeout(() => process.exit(0), 2000).unref();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const shown = host === undefined ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  process.stdout.write(`Demo on http://${shown}:${app.port}\n`);
 } catch (err) {
   fail(`cannot listen on ${host ?? '*'}:${portText}: ${(err as Error).message}`, 1);
 }
