@@ -281,3 +281,48 @@ test('maxBufferedAmount: a polling client that stops polling cannot make the ser
     assert.equal(errorOf(await request(pollUrl(s.base, sid))).code, 1);
   });
 });
+
+/** Whether a WebSocket handshake with this Origin header opens (false: refused with 403, code 4). */
+async function originOpens(s: EngineTestServer, origin: string | undefined): Promise<boolean> {
+  const ws = new WebSocket(wsUrl(s, ''), origin === undefined ? {} : { origin });
+  ws.on('error', () => {});
+  return within(
+    new Promise<boolean>((resolve, reject) => {
+      ws.once('open', () => {
+        ws.terminate();
+        resolve(true);
+      });
+      ws.once('unexpected-response', (_req: unknown, res: http.IncomingMessage) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(parts).toString();
+          if (res.statusCode === 403 && body === JSON.stringify({ code: 4, message: 'Origin not allowed' })) resolve(false);
+          else reject(new Error(`refused with ${res.statusCode} ${body}`));
+        });
+      });
+    }),
+    `a WebSocket handshake from ${origin}`,
+  );
+}
+
+test('cross-site WebSocket hijacking: a cross-origin handshake needs `cors` to allow its origin', async () => {
+  await withEngine({}, async (s) => {
+    const host = new URL(s.base).host;
+    assert.equal(await originOpens(s, undefined), true, 'no Origin: not a browser');
+    assert.equal(await originOpens(s, `http://${host}`), true, 'the server\'s own host');
+    assert.equal(await originOpens(s, 'http://evil.example'), false);
+    assert.equal(await originOpens(s, 'null'), false);
+  });
+  await withEngine({ cors: { origin: ['http://app.example'] } }, async (s) => {
+    assert.equal(await originOpens(s, 'http://app.example'), true);
+    assert.equal(await originOpens(s, 'http://evil.example'), false);
+  });
+  await withEngine({ cors: { origin: (o, cb) => cb(null, o === 'http://fn.example') } }, async (s) => {
+    assert.equal(await originOpens(s, 'http://fn.example'), true);
+    assert.equal(await originOpens(s, 'http://evil.example'), false);
+  });
+  await withEngine({ cors: true }, async (s) => {
+    assert.equal(await originOpens(s, 'http://anywhere.example'), true);
+  });
+});

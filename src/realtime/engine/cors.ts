@@ -62,30 +62,38 @@ export function applyCors(
     res.end();
     next(true);
   };
+  decideOrigin(options, requestOrigin, (allowed, vary) => {
+    if (vary) addVary(res, 'Origin');
+    finish(allowed);
+  }, () => {
+    forbid(res);
+    next(true);
+  });
+}
+
+/**
+ * The origin `options.origin` allows for a request from `requestOrigin`, as the `cors` package
+ * decides it: '*', the request's origin, a fixed origin, or false. `vary` says whether the
+ * answer depends on the request's Origin. A failing (or throwing) origin function calls `fail`.
+ */
+function decideOrigin(
+  options: CorsOptions,
+  requestOrigin: string | undefined,
+  done: (allowed: string | false, vary: boolean) => void,
+  fail: (err: unknown) => void,
+): void {
   const origin = options.origin;
-  if (origin === undefined || origin === '*') {
-    finish('*');
-  } else if (typeof origin === 'string') {
-    addVary(res, 'Origin');
-    finish(origin);
-  } else if (typeof origin === 'boolean') {
-    if (origin) addVary(res, 'Origin');
-    finish(origin && requestOrigin ? requestOrigin : false);
-  } else if (Array.isArray(origin)) {
-    addVary(res, 'Origin');
-    finish(requestOrigin !== undefined && origin.includes(requestOrigin) ? requestOrigin : false);
-  } else {
+  if (origin === undefined || origin === '*') done('*', false);
+  else if (typeof origin === 'string') done(origin, true);
+  else if (typeof origin === 'boolean') done(origin && requestOrigin ? requestOrigin : false, origin);
+  else if (Array.isArray(origin)) done(requestOrigin !== undefined && origin.includes(requestOrigin) ? requestOrigin : false, true);
+  else {
     let called = false;
     const decide = (err: unknown, allow?: boolean): void => {
       if (called) return;
       called = true;
-      if (err) {
-        forbid(res);
-        next(true);
-        return;
-      }
-      addVary(res, 'Origin');
-      finish(allow && requestOrigin ? requestOrigin : false);
+      if (err) fail(err);
+      else done(allow && requestOrigin ? requestOrigin : false, true);
     };
     try {
       origin(requestOrigin, decide);
@@ -94,6 +102,35 @@ export function applyCors(
       if (called) throw error;
       decide(error instanceof Error ? error : new Error(String(error)));
     }
+  }
+}
+
+/**
+ * Whether a WebSocket handshake may proceed, given its Origin. CORS does not apply to
+ * WebSocket (RFC 6455 section 10.2 leaves the Origin check to the server), so without this a
+ * page on any site could open a connection with the user's cookies (cross-site WebSocket
+ * hijacking; socket.io's CVE-2020-28481 class). A request without Origin (not a browser) or
+ * from the server's own host passes; another origin passes only if `cors` allows it.
+ */
+export function websocketOriginAllowed(options: CorsOptions | null, req: IncomingMessage, cb: (allowed: boolean) => void): void {
+  const requestOrigin = req.headers.origin;
+  if (requestOrigin === undefined || sameHost(requestOrigin, req.headers.host)) {
+    cb(true);
+    return;
+  }
+  if (options === null) {
+    cb(false);
+    return;
+  }
+  decideOrigin(options, requestOrigin, (allowed) => cb(allowed === '*' || allowed === requestOrigin), () => cb(false));
+}
+
+function sameHost(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  try {
+    return new URL(origin).host === host.toLowerCase();
+  } catch {
+    return false;
   }
 }
 

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from '../../node/index.js';
 import { DEFAULT_MAX_BUFFERED_AMOUNT } from '../../node/websocket.js';
-import { applyCors, type CorsOptions, normalizeCors } from './cors.js';
+import { applyCors, type CorsOptions, normalizeCors, websocketOriginAllowed } from './cors.js';
 import { abortRequest, abortUpgrade, ERROR_CODES, ERROR_MESSAGES, type ErrorCode } from './errors.js';
 import { PollingTransport } from './polling.js';
 import { EngineSocket, type SessionSettings } from './socket.js';
@@ -221,22 +221,30 @@ export class EngineServer extends EventEmitter {
       this.refuseUpgrade(req, socket, ERROR_CODES.BAD_REQUEST);
       return;
     }
-    this.verify(req, query, true, (code, message, status) => {
-      if (code !== undefined) {
-        this.refuseUpgrade(req, socket, code, message, status);
+    websocketOriginAllowed(this._cors, req, (allowed) => {
+      if (!allowed) {
+        this.refuseUpgrade(req, socket, ERROR_CODES.FORBIDDEN, 'Origin not allowed');
         return;
       }
-      this._wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-        const transport = new WebSocketTransport(ws);
-        if (query.sid === null) {
-          this.emit('connection', this.createSession(req, transport));
-          return;
-        }
-        // The session may have ended while the WebSocket handshake was under way.
-        const session = this.clients.get(query.sid);
-        if (session === undefined) transport.discard();
-        else session.maybeUpgrade(transport);
+      this.verify(req, query, true, (code, message, status) => {
+        if (code !== undefined) this.refuseUpgrade(req, socket, code, message, status);
+        else this.acceptUpgrade(req, socket, head, query.sid);
       });
+    });
+  }
+
+  /** Completes the WebSocket handshake: a new session, or the probe of an upgrade of `sid`. */
+  private acceptUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, sid: string | null): void {
+    this._wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      const transport = new WebSocketTransport(ws);
+      if (sid === null) {
+        this.emit('connection', this.createSession(req, transport));
+        return;
+      }
+      // The session may have ended while the WebSocket handshake was under way.
+      const session = this.clients.get(sid);
+      if (session === undefined) transport.discard();
+      else session.maybeUpgrade(transport);
     });
   }
 
