@@ -12,11 +12,11 @@ import { mkdirSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startChatApp, type ChatApp } from '../src/demo/app.js';
 import type { ServerOptions } from '../src/realtime/index.js';
-import { chromiumProblem, launchChromium } from './helpers/chromium.js';
+import { chromiumMissing, chromiumProblem, launchChromium } from './helpers/chromium.js';
 import { ROOT, within } from './fixtures/harness.js';
 
 /*
@@ -30,20 +30,12 @@ const TEST_OPTS = { timeout: 90_000 };
 const DESKTOP = { width: 1100, height: 680 };
 const PHONE = { width: 375, height: 740 };
 
-const browserProblem = chromiumProblem();
 let browser: Browser | undefined;
 /** Console errors and page errors, but network failures (expected while a page is cut off). */
 const problems: string[] = [];
 
-function chromiumMissing(t: TestContext): boolean {
-  if (browserProblem === null) return false;
-  if (process.env['CI'] === 'true') throw new Error(`Chromium missing under CI: ${browserProblem}`);
-  t.skip(browserProblem);
-  return true;
-}
-
 before(async () => {
-  if (browserProblem === null) browser = await launchChromium();
+  if (chromiumProblem() === null) browser = await launchChromium();
 });
 
 after(async () => {

@@ -3,13 +3,13 @@
 // serves a tiny page and hosts the WebSocketServer on the same port; the page script defines
 // `globalThis.fd.*` scenario functions that the tests call through page.evaluate.
 
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket, WebSocketServer } from '../src/index.ts';
-import { chromiumProblem, launchChromium } from './helpers/chromium.ts';
+import { chromiumMissing, chromiumProblem, launchChromium } from './helpers/chromium.ts';
 import { type CloseInfo, Queue, type Received, sha256, toBuffer, withTimeout as waitFor } from './helpers/interop.ts';
 
 /** Browser round trips get the longer WAIT_MS of this file. */
@@ -24,15 +24,6 @@ const WAIT_MS = 20_000;
 const TEST_OPTS = { timeout: 40_000 };
 const SERVER_CLOSE_REASON = 'server bye — ✓';
 
-const browserProblem = chromiumProblem();
-
-/** Skips locally when Chromium is missing; under CI=true a missing browser fails the test. */
-function peerMissing(t: TestContext): boolean {
-  if (browserProblem === null) return false;
-  if (process.env.CI === 'true') throw new Error(`Chromium peer missing under CI: ${browserProblem}`);
-  t.skip(browserProblem);
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // the page
@@ -214,7 +205,7 @@ describe('chromium WebSocket <-> our server', () => {
   const sockets = new Set<Socket>();
 
   before(async () => {
-    if (browserProblem !== null) return;
+    if (chromiumProblem() !== null) return;
     const server = createServer((req, res) => {
       if (req.url === '/') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
@@ -299,7 +290,7 @@ describe('chromium WebSocket <-> our server', () => {
   }
 
   test('text messages round-trip as text', TEST_OPTS, async (t) => {
-    if (peerMissing(t)) return;
+    if (chromiumMissing(t)) return;
     const e = endpoint('/echo');
     const result = await inPage<{ echoes: Array<{ kind: string; text: string }>; close: PageClose }>('text', e.path, TEXTS);
     const side = await e.serverSide();
@@ -325,7 +316,7 @@ describe('chromium WebSocket <-> our server', () => {
 
   for (const c of binaryCases) {
     test(`binary messages round-trip (binaryType ${c.binaryType ?? 'default'}, sent as ${c.sendAs})`, TEST_OPTS, async (t) => {
-      if (peerMissing(t)) return;
+      if (chromiumMissing(t)) return;
       const payloads = binaryPayloads();
       const e = endpoint('/echo');
       const result = await inPage<{
@@ -352,7 +343,7 @@ describe('chromium WebSocket <-> our server', () => {
   }
 
   test('subprotocol: server selects one of the offered protocols', TEST_OPTS, async (t) => {
-    if (peerMissing(t)) return;
+    if (chromiumMissing(t)) return;
     const e = endpoint('/echo');
     const result = await inPage<{ protocol: string; echo: { kind: string; text: string }; close: PageClose }>(
       'subprotocol',
@@ -368,7 +359,7 @@ describe('chromium WebSocket <-> our server', () => {
   });
 
   test('close initiated by the browser carries code and reason', TEST_OPTS, async (t) => {
-    if (peerMissing(t)) return;
+    if (chromiumMissing(t)) return;
     const reason = 'browser bye — ✓';
     const e = endpoint('/echo');
     const close = await inPage<PageClose>('clientClose', e.path, 4001, reason);
@@ -378,7 +369,7 @@ describe('chromium WebSocket <-> our server', () => {
   });
 
   test('close initiated by the server carries code and reason', TEST_OPTS, async (t) => {
-    if (peerMissing(t)) return;
+    if (chromiumMissing(t)) return;
     const e = endpoint('/server-close');
     const close = await inPage<PageClose>('serverClose', e.path);
     const side = await e.serverSide();
@@ -393,7 +384,7 @@ describe('chromium WebSocket <-> our server', () => {
 
   for (const c of bigCases) {
     test(`a 10 MiB binary message round-trips intact (binaryType ${c.binaryType})`, TEST_OPTS, async (t) => {
-      if (peerMissing(t)) return;
+      if (chromiumMissing(t)) return;
       const e = endpoint('/echo');
       const result = await inPage<{ sentHash: string; kind: string; echoSize: number; echoHash: string; close: PageClose }>(
         'big',
@@ -415,7 +406,7 @@ describe('chromium WebSocket <-> our server', () => {
   }
 
   test('a 10 MiB text message round-trips intact', TEST_OPTS, async (t) => {
-    if (peerMissing(t)) return;
+    if (chromiumMissing(t)) return;
     const e = endpoint('/echo');
     const result = await inPage<{ sentHash: string; kind: string; echoBytes: number; echoHash: string; close: PageClose }>(
       'bigText',

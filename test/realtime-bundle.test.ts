@@ -16,12 +16,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runInNewContext } from 'node:vm';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { Server as SioServer } from 'socket.io';
 import { Server, type ServerOptions } from '../src/realtime/index.js';
 import { attachServeClient, BUNDLE_DIR } from '../src/realtime/serve-client.js';
-import { chromiumProblem, launchChromium } from './helpers/chromium.js';
+import { chromiumMissing, chromiumProblem, launchChromium } from './helpers/chromium.js';
 import { within } from './helpers/realtime-harness.js';
 
 const BUNDLE = new URL('socket.io.js', BUNDLE_DIR);
@@ -364,16 +364,7 @@ const EXPECTED = {
   reply: [{ ArrayBuffer: [255, 254, 2, 1, 0] }, { inner: { ArrayBuffer: [7, 8] } }],
 };
 
-const browserProblem = chromiumProblem();
 let browser: Browser | undefined;
-
-/** Skips locally when Chromium is missing; under CI=true a missing browser fails the test. */
-function noBrowser(t: TestContext): boolean {
-  if (browserProblem === null) return false;
-  if (process.env.CI === 'true') throw new Error(`Chromium missing under CI: ${browserProblem}`);
-  t.skip(browserProblem);
-  return true;
-}
 
 interface Opened {
   page: Page;
@@ -425,14 +416,14 @@ async function scenario(o: Opened, seen: BinarySeen[], lookup: 'classic' | 'esm'
 
 describe('the bundle in headless Chromium', () => {
   before(async () => {
-    if (browserProblem === null) browser = await within(launchChromium(), 'Chromium launch', 30_000);
+    if (chromiumProblem() === null) browser = await within(launchChromium(), 'Chromium launch', 30_000);
   });
   after(async () => {
     await browser?.close();
   });
 
   test('classic script from our Server: io(), acks, events, broadcast, binary, over each transport', { timeout: 90_000 }, async (t) => {
-    if (noBrowser(t)) return;
+    if (chromiumMissing(t)) return;
     const s = await startOurs();
     const seen = handlers(s.io);
     const o = await open(`${s.origin}/page/classic`);
@@ -446,7 +437,7 @@ describe('the bundle in headless Chromium', () => {
   });
 
   test('ES module from our Server, over websocket and polling', { timeout: 60_000 }, async (t) => {
-    if (noBrowser(t)) return;
+    if (chromiumMissing(t)) return;
     const s = await startOurs();
     const seen = handlers(s.io);
     const o = await open(`${s.origin}/page/esm`);
@@ -463,7 +454,7 @@ describe('the bundle in headless Chromium', () => {
   });
 
   test('our bundle against the real socket.io server', { timeout: 60_000 }, async (t) => {
-    if (noBrowser(t)) return;
+    if (chromiumMissing(t)) return;
     const s = await start((http) => new SioServer(http));
     const seen = handlers(s.io);
     const o = await open(`${s.origin}/page/sio`);

@@ -31,3 +31,15 @@ export function chromiumProblem(): string | null {
 export function launchChromium(timeoutMs = 30_000): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: timeoutMs });
 }
+
+/**
+ * True (and the test skipped) when Chromium is missing locally; under CI=true a missing
+ * browser fails the test instead, so a browser test can never pass by not running.
+ */
+export function chromiumMissing(t: { skip(message?: string): void }): boolean {
+  const problem = chromiumProblem();
+  if (problem === null) return false;
+  if (process.env['CI'] === 'true') throw new Error(`Chromium missing under CI: ${problem}`);
+  t.skip(problem);
+  return true;
+}
