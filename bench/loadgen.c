@@ -30,6 +30,14 @@
  * server_no_context_takeover) before the checks above. It reports the bytes on the wire
  * against the payload bytes, both ways.
  *
+ * `--proto sio` speaks Socket.IO v5 over Engine.IO v4 on the WebSocket transport only
+ * (loadgen-sio.c has the packets and the protocol references): the handshake is the 101, the
+ * Engine.IO open packet, our CONNECT (40) and the server's 40{"sid":...}; PINGs (2) are
+ * answered with PONGs (3); every message is an event 42["echo","<payload>"] (broadcast mode:
+ * 42["broadcast",...]) whose string payload carries the sequence number and aux word in hex
+ * and letters and digits that change with it. Every event's length, text around the payload,
+ * both words and last byte are checked; every --verify-every-th byte for byte.
+ *
  * Raw protocol: each message is a 4-byte big-endian length followed by the payload, no mask.
  * The raw server greets each connection with an empty message; that is its "handshake".
  */
@@ -56,6 +64,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "loadgen-sio.h"
 
 enum { M_ECHO, M_LATENCY, M_CONNECT, M_IDLE, M_BROADCAST };
 enum { P_WS, P_RAW };
@@ -89,6 +99,7 @@ static struct {
   int max_pending;  /* connections in progress (connect + handshake) at once */
   uint64_t verify_every;
   int json;         /* --payload json: text messages, JSON-like */
+  int sio;          /* --proto sio: Socket.IO events over the WebSocket framing */
   int deflate;      /* --deflate: permessage-deflate */
   int zlevel;       /* --deflate-level */
 } opt = {
@@ -111,7 +122,8 @@ typedef struct conn {
   uint64_t frame_left, msg_off;
   uint8_t head[HEAD_LEN], last;
   uint8_t tail[TAIL_LEN];        /* JSON: the last TAIL_LEN bytes of the message */
-  uint8_t *msgbuf;               /* JSON: a sampled message, kept for the byte-for-byte check */
+  uint8_t *msgbuf;               /* JSON: a sampled message, kept for the byte-for-byte check; sio: every message */
+  int eio;                       /* sio, after the 101: 1 waiting for the open packet, 2 for the CONNECT reply, 3 connected */
   uint8_t ctrl_buf[125];
   int ctrl_len, ctrl_op;
   uint64_t send_seq, recv_seq;
@@ -131,6 +143,8 @@ static int closing;
 static int inprogress, opened, next_connect;
 static uint64_t rng_state;
 static char sentinel_timer, sentinel_stdin;
+static const char *sio_event = "echo"; /* --proto sio: the event sent and expected back ("broadcast" in that mode) */
+static size_t sio_msg_max;             /* --proto sio: the longest message accepted */
 
 /* counters */
 static uint64_t n_msgs, n_bytes, n_deliveries, n_checked, n_full;
@@ -494,19 +508,11 @@ static void pmd_inflate(conn *c, const uint8_t *p, size_t n) {
   }
 }
 
-/* Queues one message built in sbuf (JSON, or compressed): header, mask, payload. */
-static void queue_built(conn *c, uint64_t seq, uint64_t aux) {
-  size_t S = opt.size, L = S, hl;
-  if (opt.json) json_build(seq, aux, sbuf);
-  else pattern_build(seq, aux, sbuf);
-  const uint8_t *pl = sbuf;
+/* Queues one masked frame (b0: FIN, RSV1, opcode) with payload pl; returns its bytes on the wire. */
+static size_t queue_frame(conn *c, uint8_t b0, const uint8_t *pl, size_t L) {
+  size_t hl;
   uint8_t hdr[14];
-  hdr[0] = opt.json ? 0x81 : 0x82; /* FIN, text or binary */
-  if (c->pmd) {
-    L = pmd_compress(c, sbuf, S);
-    pl = zbuf;
-    hdr[0] |= 0x40; /* RSV1: compressed */
-  }
+  hdr[0] = b0;
   if (L < 126) { hdr[1] = (uint8_t)(0x80 | L); hl = 2; }
   else if (L < 65536) { hdr[1] = 0x80 | 126; hdr[2] = (uint8_t)(L >> 8); hdr[3] = (uint8_t)L; hl = 4; }
   else {
@@ -532,15 +538,31 @@ static void queue_built(conn *c, uint64_t seq, uint64_t aux) {
   memcpy(m, &mask, 4);
   for (; i < L; i++) w[i] = pl[i] ^ m[i & 3];
   c->out_len += hl + L;
-  n_wire_tx += hl + L;
-  n_payload_tx += S;
+  return hl + L;
+}
+
+/* Queues one message built in sbuf (JSON, a Socket.IO event, or compressed). */
+static void queue_built(conn *c, uint64_t seq, uint64_t aux) {
+  size_t L = opt.size;
+  uint8_t b0 = 0x81; /* FIN, text */
+  if (opt.sio) L = sio_event_build(sbuf, sio_event, opt.size, seq, aux);
+  else if (opt.json) json_build(seq, aux, sbuf);
+  else { pattern_build(seq, aux, sbuf); b0 = 0x82; /* FIN, binary */ }
+  const uint8_t *pl = sbuf;
+  if (c->pmd) {
+    L = pmd_compress(c, sbuf, L);
+    pl = zbuf;
+    b0 |= 0x40; /* RSV1: compressed */
+  }
+  n_wire_tx += queue_frame(c, b0, pl, L);
+  n_payload_tx += opt.size;
 }
 
 /* Queues one message (header + payload) on c. aux: bytes 8..15 (latency: scheduled time). */
 static void queue_msg(conn *c, uint64_t aux) {
   size_t S = opt.size, hl = 0;
   uint64_t seq = c->send_seq++;
-  if (opt.proto == P_WS && (opt.json || c->pmd)) {
+  if (opt.proto == P_WS && (opt.json || opt.sio || c->pmd)) {
     queue_built(c, seq, aux);
     return;
   }
@@ -588,18 +610,6 @@ static void queue_msg(conn *c, uint64_t aux) {
   n_payload_tx += S;
 }
 
-static void queue_pong(conn *c, const uint8_t *p, int n) {
-  uint8_t *w = out_reserve(c, 6 + (size_t)n);
-  uint32_t mask = (uint32_t)(rng64() >> 32);
-  uint8_t m[4];
-  memcpy(m, &mask, 4);
-  w[0] = 0x8A;
-  w[1] = (uint8_t)(0x80 | n);
-  memcpy(w + 2, m, 4);
-  for (int i = 0; i < n; i++) w[6 + i] = p[i] ^ m[i & 3];
-  c->out_len += 6 + (size_t)n;
-}
-
 /* ---------- connections ---------- */
 
 static void on_open(conn *c);
@@ -645,7 +655,8 @@ static void on_connected(conn *c) {
   memcpy(out_reserve(c, (size_t)n), req, (size_t)n);
   c->out_len += (size_t)n;
   c->hs = malloc(HS_MAX + 1);
-  if (!c->hs) die(EXIT_SETUP, "out of memory");
+  if (opt.sio && !c->msgbuf) c->msgbuf = malloc(sio_msg_max);
+  if (!c->hs || (opt.sio && !c->msgbuf)) die(EXIT_SETUP, "out of memory");
   c->hs_len = 0;
   flush(c);
 }
@@ -785,8 +796,8 @@ static size_t feed_handshake(conn *c, const uint8_t *p, size_t n) {
   if (!ok_upgrade) die(EXIT_WRONG, "connection %d: 101 response without 'Upgrade: websocket'", c->idx);
   free(c->hs);
   c->hs = NULL;
-  c->state = ST_OPEN;
-  on_open(c);
+  if (opt.sio) c->eio = 1; /* open once Socket.IO has connected: see sio_packet() */
+  else on_open(c);
   return used;
 }
 
@@ -808,6 +819,14 @@ static void payload_bytes(conn *c, const uint8_t *p, size_t n) {
   }
   if (n == 0) return;
   uint64_t off = c->msg_off;
+  if (opt.sio) { /* every message is kept whole for on_message() */
+    if (off + n > sio_msg_max)
+      die(EXIT_WRONG, "connection %d: a message longer than %zu bytes (the events are %zu)", c->idx, sio_msg_max,
+          sio_event_len(sio_event, opt.size));
+    memcpy(c->msgbuf + off, p, n);
+    c->msg_off = off + n;
+    return;
+  }
   if (off + n > opt.size)
     die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": longer than the %zu bytes sent",
         c->idx, c->recv_seq, opt.size);
@@ -848,7 +867,7 @@ static void frame_done(conn *c) {
   c->hdr_need = opt.proto == P_WS ? 2 : 4;
   if (c->ctrl) {
     c->ctrl = 0;
-    if (c->ctrl_op == 0x9) { queue_pong(c, c->ctrl_buf, c->ctrl_len); return; }
+    if (c->ctrl_op == 0x9) { queue_frame(c, 0x8A, c->ctrl_buf, (size_t)c->ctrl_len); return; }
     if (c->ctrl_op == 0xA) return;
     /* close */
     if (closing) return;
@@ -901,8 +920,9 @@ static int header_done(conn *c) {
       c->ctrl = 0;
       if (op == 1 || op == 2) {
         if (c->in_msg) die(EXIT_WRONG, "connection %d: new data frame inside a fragmented message", c->idx);
-        if (op != (opt.json ? 1 : 2))
-          die(EXIT_WRONG, "connection %d: echo of a %s message came back as %s", c->idx, opt.json ? "text" : "binary",
+        int text = opt.json || opt.sio;
+        if (op != (text ? 1 : 2))
+          die(EXIT_WRONG, "connection %d: echo of a %s message came back as %s", c->idx, text ? "text" : "binary",
               op == 1 ? "text" : "binary");
         c->in_msg = 1;
         c->msg_off = 0;
@@ -953,7 +973,7 @@ static void on_readable(conn *c) {
    * the kernel drop the bytes up to the frame's last one instead of copying them (TCP honours
    * MSG_TRUNC so). The length is still counted and the last byte still read and checked. The
    * length is capped at RBUF_SIZE, so a kernel that copied anyway would stay inside rbuf. */
-  if (c->state == ST_OPEN && c->ps == PS_PAYLOAD && !c->ctrl && !c->sampled && !c->compressed && !opt.json && c->msg_off >= 16 &&
+  if (c->state == ST_OPEN && c->ps == PS_PAYLOAD && !c->ctrl && !c->sampled && !c->compressed && !opt.json && !opt.sio && c->msg_off >= 16 &&
       c->frame_left > SKIP_MIN && c->msg_off + c->frame_left <= opt.size) {
     size_t skip = c->frame_left - 1 < RBUF_SIZE ? (size_t)c->frame_left - 1 : RBUF_SIZE;
     ssize_t n = recv(c->fd, rbuf, skip, MSG_TRUNC);
@@ -980,7 +1000,7 @@ static void on_readable(conn *c) {
   t_now = mono_ns();
   const uint8_t *p = rbuf;
   size_t len = (size_t)n;
-  if (c->state == ST_HANDSHAKE && opt.proto == P_WS) {
+  if (c->hs) { /* the HTTP response (ws) */
     size_t used = feed_handshake(c, p, len);
     p += used;
     len -= used;
@@ -1057,27 +1077,67 @@ static void json_check(conn *c, uint64_t *seq_out, uint64_t *aux_out) {
   *aux_out = aux;
 }
 
+/* The sequence number and aux word a binary or Socket.IO message carries. */
+static void check_words(conn *c, uint64_t seq, uint64_t aux) {
+  if (seq != c->recv_seq)
+    die(EXIT_WRONG, "ECHO MISMATCH on connection %d: message carries seq %" PRIu64 ", expected %" PRIu64
+        " (lost, duplicated or reordered)", c->idx, seq, c->recv_seq);
+  if (opt.mode != M_LATENCY && aux != (seq ^ AUX_XOR))
+    die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": the aux word is corrupted", c->idx, seq);
+}
+
+/*
+ * --proto sio: the Engine.IO and Socket.IO packets that are not events (loadgen-sio.c): the
+ * open packet is answered with CONNECT (40), the CONNECT reply opens the connection, PINGs get
+ * PONGs. Returns 1 for an event, which the caller checks; anything unexpected fails the run.
+ */
+static int sio_packet(conn *c) {
+  char why[320];
+  int kind = sio_classify(c->msgbuf, c->msg_off, why, sizeof why);
+  if (kind < 0) die(EXIT_WRONG, "connection %d: %s", c->idx, why);
+  switch (kind) {
+    case SIO_EVENT:
+      if (c->eio != 3) die(EXIT_WRONG, "connection %d: an event before the Socket.IO CONNECT was answered", c->idx);
+      return 1;
+    case SIO_OPEN:
+      if (c->eio != 1) die(EXIT_WRONG, "connection %d: a second Engine.IO open packet", c->idx);
+      c->eio = 2;
+      queue_frame(c, 0x81, (const uint8_t *)"40", 2);
+      break;
+    case SIO_CONNECTED:
+      if (c->eio != 2) die(EXIT_WRONG, "connection %d: a Socket.IO CONNECT reply that was not asked for", c->idx);
+      c->eio = 3;
+      on_open(c);
+      break;
+    case SIO_PING:
+      queue_frame(c, 0x81, (const uint8_t *)"3", 1);
+      break;
+  }
+  return 0;
+}
+
 static void on_message(conn *c) {
   c->in_msg = 0;
-  if (c->state == ST_HANDSHAKE) { /* raw greeting */
+  uint64_t seq, aux;
+  if (opt.sio) {
+    if (!sio_packet(c)) return;
+    char why[320];
+    if (sio_event_check(c->msgbuf, c->msg_off, sio_event, opt.size, c->sampled, &seq, &aux, why, sizeof why) < 0)
+      die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": %s", c->idx, c->recv_seq, why);
+    check_words(c, seq, aux);
+  } else if (c->state == ST_HANDSHAKE) { /* raw greeting */
     if (c->msg_off != 0) die(EXIT_WRONG, "connection %d: raw greeting should be empty, got %" PRIu64 " bytes", c->idx, c->msg_off);
     on_open(c);
     return;
-  }
-  if (c->msg_off != opt.size)
+  } else if (c->msg_off != opt.size) {
     die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": %" PRIu64 " bytes, expected %zu",
         c->idx, c->recv_seq, c->msg_off, opt.size);
-  uint64_t seq, aux;
-  if (opt.json) {
+  } else if (opt.json) {
     json_check(c, &seq, &aux);
   } else {
     seq = get_le64(c->head);
     aux = get_le64(c->head + 8);
-    if (seq != c->recv_seq)
-      die(EXIT_WRONG, "ECHO MISMATCH on connection %d: message carries seq %" PRIu64 ", expected %" PRIu64
-          " (lost, duplicated or reordered)", c->idx, seq, c->recv_seq);
-    if (opt.mode != M_LATENCY && aux != (seq ^ AUX_XOR))
-      die(EXIT_WRONG, "ECHO MISMATCH on connection %d, message seq %" PRIu64 ": bytes 8..15 corrupted", c->idx, seq);
+    check_words(c, seq, aux);
     if (opt.size > 16) {
       uint8_t want = pattern[opt.size - 1] ^ kbyte(seq);
       if (c->last != want) mismatch(c, "last byte", opt.size - 1, want, c->last);
@@ -1209,12 +1269,13 @@ static void jadd(const char *fmt, ...) {
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen --mode echo|latency|connect|idle|broadcast [options]\n"
-          "  --proto ws|raw        WebSocket client (default) or 4-byte length framing\n"
+          "  --proto ws|raw|sio    WebSocket client (default), 4-byte length framing, or Socket.IO v5\n"
+          "                        events over Engine.IO v4 (WebSocket transport; path %s)\n"
           "  --host H --port P     server (default 127.0.0.1)\n"
           "  --path /P             request path (ws)\n"
           "  --conns N             connections (broadcast: receivers; +1 sender)\n"
           "  --inflight K          echo: messages in flight per connection; broadcast: in total\n"
-          "  --size S              payload bytes per message (>= 16; json: >= %d)\n"
+          "  --size S              payload bytes per message (>= 16; json: >= %d; sio: >= %d)\n"
           "  --payload binary|json binary messages (default) or JSON-like text messages (ws)\n"
           "  --deflate             offer permessage-deflate, compress and inflate every message (ws)\n"
           "  --deflate-level L     zlib level for what this client compresses (default 1)\n"
@@ -1225,7 +1286,7 @@ static void usage(void) {
           "  --verify-every N      check every byte of every N-th message (default 64)\n"
           "  --hold S              idle: hold S seconds (default: until stdin has input or EOF)\n"
           "  --timeout S           give up after S seconds (default: warm-up + duration + 60)\n",
-          JSON_MIN_SIZE);
+          SIO_PATH, JSON_MIN_SIZE, SIO_MIN_SIZE);
   exit(EXIT_SETUP);
 }
 
@@ -1237,6 +1298,7 @@ static double num_arg(const char *name, const char *v) {
 }
 
 int main(int argc, char **argv) {
+  int path_set = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage();
@@ -1248,11 +1310,13 @@ int main(int argc, char **argv) {
       for (int m = 0; m < 5; m++) if (!strcmp(v, MODE_NAMES[m])) opt.mode = m;
       if (opt.mode < 0) die(EXIT_SETUP, "unknown mode '%s'", v);
     } else if (!strcmp(a, "--proto")) {
+      opt.sio = 0;
       if (!strcmp(v, "ws")) opt.proto = P_WS;
       else if (!strcmp(v, "raw")) opt.proto = P_RAW;
-      else die(EXIT_SETUP, "unknown protocol '%s' (ws or raw)", v);
+      else if (!strcmp(v, "sio")) { opt.proto = P_WS; opt.sio = 1; }
+      else die(EXIT_SETUP, "unknown protocol '%s' (ws, raw or sio)", v);
     } else if (!strcmp(a, "--host")) opt.host = v;
-    else if (!strcmp(a, "--path")) opt.path = v;
+    else if (!strcmp(a, "--path")) { opt.path = v; path_set = 1; }
     else if (!strcmp(a, "--port")) opt.port = (int)num_arg(a, v);
     else if (!strcmp(a, "--conns")) opt.conns = (int)num_arg(a, v);
     else if (!strcmp(a, "--inflight")) opt.inflight = (int)num_arg(a, v);
@@ -1283,6 +1347,13 @@ int main(int argc, char **argv) {
   if ((opt.json || opt.deflate) && opt.proto != P_WS) die(EXIT_SETUP, "--payload json and --deflate need --proto ws");
   if (opt.json && opt.size < JSON_MIN_SIZE) die(EXIT_SETUP, "--payload json needs --size >= %d", JSON_MIN_SIZE);
   if (opt.zlevel < 0 || opt.zlevel > 9) die(EXIT_SETUP, "--deflate-level must be 0..9");
+  if (opt.sio) {
+    if (opt.json || opt.deflate) die(EXIT_SETUP, "--proto sio takes neither --payload json nor --deflate");
+    if (opt.size < SIO_MIN_SIZE) die(EXIT_SETUP, "--proto sio needs --size >= %d", SIO_MIN_SIZE);
+    if (!path_set) opt.path = SIO_PATH;
+    if (opt.mode == M_BROADCAST) sio_event = "broadcast";
+    sio_msg_max = sio_event_len(sio_event, opt.size) > SIO_CTRL_MAX ? sio_event_len(sio_event, opt.size) : SIO_CTRL_MAX;
+  }
 
   /* self-test of the Sec-WebSocket-Accept computation (RFC 6455 section 1.3 example) */
   char acc[32];
@@ -1314,8 +1385,8 @@ int main(int argc, char **argv) {
   pattern = malloc(opt.size);
   if (!conns || !rbuf || !pattern) die(EXIT_SETUP, "out of memory");
   for (size_t i = 0; i < opt.size; i++) pattern[i] = (uint8_t)(i * 31u + (i >> 8) * 7u + (i >> 16) * 3u + 1u);
-  if (opt.json || opt.deflate) {
-    sbuf = malloc(opt.size);
+  if (opt.json || opt.deflate || opt.sio) {
+    sbuf = malloc(opt.sio ? sio_msg_max : opt.size);
     expect = malloc(opt.size);
     ibuf = malloc(IBUF_SIZE);
     zcap = compressBound((uLong)opt.size) + 64;
@@ -1342,7 +1413,7 @@ int main(int argc, char **argv) {
   double connect_s = (double)(t_open - t_start) / 1e9;
 
   jadd("{\"mode\":\"%s\",\"proto\":\"%s\",\"port\":%d,\"conns\":%d", MODE_NAMES[opt.mode],
-       opt.proto == P_WS ? "ws" : "raw", opt.port, opt.conns);
+       opt.sio ? "sio" : opt.proto == P_WS ? "ws" : "raw", opt.port, opt.conns);
 
   uint64_t w_t0 = t_open, w_t1 = t_open, w_c0 = cpu_start, w_c1 = cpu_open;
 
@@ -1473,7 +1544,7 @@ int main(int argc, char **argv) {
   double wwin = (double)(w_t1 - w_t0) / 1e9, wcpu = (double)(w_c1 - w_c0) / 1e9;
   if (opt.proto == P_WS) {
     const conn *c0 = &conns[0];
-    jadd(",\"payload\":\"%s\",\"deflate\":%d", opt.json ? "json" : "binary", c0->pmd);
+    jadd(",\"payload\":\"%s\",\"deflate\":%d", opt.sio ? "sio-string" : opt.json ? "json" : "binary", c0->pmd);
     if (c0->pmd)
       jadd(",\"deflate_level\":%d,\"server_no_context_takeover\":%d,\"client_no_context_takeover\":%d"
            ",\"server_max_window_bits\":%d,\"client_max_window_bits\":%d",

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The benchmark suite: builds the C load generator, then runs every scenario against every
- * contender (a fresh server process per run, pinned to CPU 0; the load generator on CPU 1),
- * repeats, takes medians, and prints a markdown table with ratios. See bench/README.md.
+ * The benchmark suites: builds the C load generator, then runs every scenario of a suite
+ * (bench/suites.mjs: core, or realtime) against every contender (a fresh server process per
+ * run, pinned to CPU 0; the load generator on CPU 1), repeats, takes medians, and prints a
+ * markdown table with ratios. See bench/README.md.
  *
- *   node bench/run.mjs [--scenario a,b] [--contender a,b] [--reps N] [--duration S]
- *                      [--warmup S] [--verify-every N] [--smoke] [--no-pin] [--out FILE]
+ *   node bench/run.mjs [--suite core|realtime] [--scenario a,b] [--contender a,b] [--reps N]
+ *                      [--duration S] [--warmup S] [--verify-every N] [--smoke] [--no-pin] [--out FILE]
  *
  * Exits non-zero if any run failed (a server that answered wrongly, crashed or stalled).
  */
@@ -14,88 +15,19 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SUITES } from './suites.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH = path.join(ROOT, 'bench');
 const BUILD = path.join(BENCH, '.build');
 const LOADGEN = path.join(BUILD, 'loadgen');
 const DIST_COPY = path.join(BUILD, 'dist');
-
-const CONTENDERS = [
-  // FULLDUPLEX_DIST: the copy of dist/ taken when the suite starts (a rebuild mid-run changes nothing)
-  { key: 'fullduplex', label: 'fullduplex', script: 'fullduplex.mjs', proto: 'ws', env: { FULLDUPLEX_DIST: pathToFileURL(path.join(DIST_COPY, 'index.js')).href } },
-  { key: 'ws', label: 'ws', script: 'ws.mjs', proto: 'ws', env: { WS_NO_BUFFER_UTIL: '1' }, expect: 'bufferutil=0' },
-  { key: 'ws-bufferutil', label: 'ws + bufferutil', script: 'ws.mjs', proto: 'ws', env: {}, expect: 'bufferutil=1' },
-  { key: 'net', label: 'net ceiling', script: 'net-ceiling.mjs', proto: 'raw', env: {} },
-];
-
-const size = (n) => (n >= 1 << 20 ? `${n / (1 << 20)} MiB` : n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
-const count = (n) => n.toLocaleString('en-US');
-
-/**
- * Scenarios: loadgen parameters (full run, and the --smoke override) and the table rows.
- * Optional: serverArgs / genArgs (extra flags for the server and the load generator) and
- * contenders (the keys that take part; the others show n/a).
- */
-const SCENARIOS = [
-  {
-    key: 'echo-32', mode: 'echo', server: 'echo',
-    full: { conns: 64, inflight: 16, size: 32 }, smoke: { conns: 4, inflight: 4, size: 32 },
-    rows: (p) => [{ label: `echo ${size(p.size)}, ${p.conns} conns x ${p.inflight} in flight`, metric: 'msgs_per_s', unit: 'msg/s', better: 'higher' }],
-  },
-  {
-    key: 'echo-16k', mode: 'echo', server: 'echo',
-    full: { conns: 16, inflight: 4, size: 16384 }, smoke: { conns: 2, inflight: 2, size: 16384 },
-    rows: (p) => [{ label: `echo ${size(p.size)}, ${p.conns} conns x ${p.inflight} in flight`, metric: 'mb_per_s', unit: 'MB/s', better: 'higher' }],
-  },
-  {
-    key: 'echo-1m', mode: 'echo', server: 'echo',
-    full: { conns: 4, inflight: 2, size: 1 << 20 }, smoke: { conns: 1, inflight: 2, size: 1 << 20 },
-    rows: (p) => [{ label: `echo ${size(p.size)}, ${p.conns} conns x ${p.inflight} in flight`, metric: 'mb_per_s', unit: 'MB/s', better: 'higher' }],
-  },
-  {
-    key: 'latency', mode: 'latency', server: 'echo',
-    full: { conns: 64, rate: 10000, size: 32 }, smoke: { conns: 4, rate: 1000, size: 32 },
-    rows: (p) => [
-      ['p50', 'p50_us'], ['p99', 'p99_us'], ['p99.9', 'p999_us'],
-    ].map(([q, metric]) => ({ label: `latency ${q} at ${count(p.rate)} msg/s, ${p.conns} conns, ${size(p.size)}`, metric, unit: 'µs', better: 'lower' })),
-  },
-  {
-    key: 'connect', mode: 'connect', server: 'echo',
-    full: { conns: 5000, 'max-pending': 256 }, smoke: { conns: 50, 'max-pending': 16 },
-    rows: (p) => [{ label: `handshakes/s, ${count(p.conns)} conns (${p['max-pending']} at a time)`, metric: 'handshakes_per_s', unit: 'conn/s', better: 'higher' }],
-  },
-  {
-    key: 'idle', mode: 'idle', server: 'echo',
-    full: { conns: 10000, 'max-pending': 256 }, smoke: { conns: 50, 'max-pending': 16 },
-    rows: (p) => [
-      { label: `memory per idle conn (RSS), ${count(p.conns)} conns`, metric: 'rss_kib_per_conn', unit: 'KiB', better: 'lower' },
-      { label: `memory per idle conn (JS heap + external), ${count(p.conns)} conns`, metric: 'js_kib_per_conn', unit: 'KiB', better: 'lower' },
-    ],
-  },
-  {
-    key: 'broadcast', mode: 'broadcast', server: 'broadcast',
-    full: { conns: 1000, inflight: 32, size: 32 }, smoke: { conns: 10, inflight: 4, size: 32 },
-    rows: (p) => [{ label: `broadcast ${size(p.size)} to ${count(p.conns)} receivers (${p.inflight} msgs in flight)`, metric: 'deliveries_per_s', unit: 'deliveries/s', better: 'higher' }],
-  },
-  {
-    // permessage-deflate with each library's defaults (threshold 1024 B, context takeover both
-    // ways); the generator compresses everything it sends and inflates every echo before the
-    // checks. The net ceiling has no compression: it does not take part.
-    key: 'deflate-echo', mode: 'echo', server: 'echo', serverArgs: ['--deflate'], genArgs: ['--deflate', '--payload', 'json'],
-    contenders: ['fullduplex', 'ws', 'ws-bufferutil'],
-    full: { conns: 64, inflight: 4, size: 4096 }, smoke: { conns: 4, inflight: 2, size: 4096 },
-    rows: (p) => [
-      { label: `deflate echo ${size(p.size)} JSON text, ${p.conns} conns x ${p.inflight} in flight`, metric: 'msgs_per_s', unit: 'msg/s', better: 'higher' },
-      { label: `deflate echo: server RSS after the run`, metric: 'server_rss_after_mib', unit: 'MiB', better: 'lower' },
-    ],
-  },
-];
+const LOADGEN_SOURCES = ['loadgen.c', 'loadgen-sio.c'].map((f) => path.join(BENCH, f));
 
 // ---------- options ----------
 
 function parseOptions(argv) {
-  const o = { scenarios: null, contenders: null, reps: 3, duration: 5, warmup: 1.5, verifyEvery: 64, smoke: false, pin: true, out: null, quietWait: 120 };
+  const o = { suite: 'core', scenarios: null, contenders: null, reps: 3, duration: 5, warmup: 1.5, verifyEvery: 64, smoke: false, pin: true, out: null, quietWait: 120 };
   const num = (name, v, min) => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${name} needs a number >= ${min}, got ${v}`);
@@ -106,6 +38,7 @@ function parseOptions(argv) {
     const a = argv[i];
     if (a === '--smoke') o.smoke = true;
     else if (a === '--no-pin') o.pin = false;
+    else if (a === '--suite') o.suite = argv[++i];
     else if (a === '--scenario') o.scenarios = argv[++i]?.split(',');
     else if (a === '--contender') o.contenders = argv[++i]?.split(',');
     else if (a === '--reps') { o.reps = num(a, argv[++i], 1); repsSet = true; }
@@ -115,9 +48,11 @@ function parseOptions(argv) {
     else if (a === '--out') o.out = argv[++i];
     else if (a === '--quiet-wait') o.quietWait = num(a, argv[++i], 0);
     else if (a === '-h' || a === '--help') {
+      const keys = (list) => list.map((x) => x.key).join(', ');
       console.log(`usage: node bench/run.mjs [options]
-  --scenario a,b     ${SCENARIOS.map((s) => s.key).join(', ')} (default: all)
-  --contender a,b    ${CONTENDERS.map((c) => c.key).join(', ')} (default: all)
+  --suite NAME       ${Object.keys(SUITES).join(' or ')} (default core): what runs, and the table it writes
+  --scenario a,b     of the suite (default: all): ${Object.entries(SUITES).map(([k, s]) => `${k}: ${keys(s.scenarios)}`).join('; ')}
+  --contender a,b    of the suite (default: all): ${Object.entries(SUITES).map(([k, s]) => `${k}: ${keys(s.contenders)}`).join('; ')}
   --reps N           repetitions, medians reported (default 3)
   --duration S       measured seconds per run (default 5)
   --warmup S         warm-up seconds before measuring (default 1.5)
@@ -126,7 +61,8 @@ function parseOptions(argv) {
   --no-pin           do not pin server and load generator to CPUs 0 and 1
   --quiet-wait S     before each run, wait (at most S seconds over the whole suite, default 120)
                      until other processes leave CPUs 0 and 1 mostly idle
-  --out FILE         where to write the markdown (default bench/results.md; smoke: bench/.build/results-smoke.md)`);
+  --out FILE         where to write the markdown (default bench/results.md, bench/results-realtime.md;
+                     smoke: bench/.build/results-smoke.md, bench/.build/results-realtime-smoke.md)`);
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
   }
@@ -137,9 +73,11 @@ function parseOptions(argv) {
     if (!warmupSet) o.warmup = 0.1;
     if (!verifySet) o.verifyEvery = 2; // half byte for byte, half through the fast path
   }
-  for (const s of o.scenarios ?? []) if (!SCENARIOS.some((x) => x.key === s)) throw new Error(`unknown scenario ${s}`);
-  for (const c of o.contenders ?? []) if (!CONTENDERS.some((x) => x.key === c)) throw new Error(`unknown contender ${c}`);
-  o.out ??= o.smoke ? path.join(BUILD, 'results-smoke.md') : path.join(BENCH, 'results.md');
+  const suite = SUITES[o.suite];
+  if (!suite) throw new Error(`unknown suite ${o.suite} (${Object.keys(SUITES).join(' or ')})`);
+  for (const s of o.scenarios ?? []) if (!suite.scenarios.some((x) => x.key === s)) throw new Error(`unknown scenario ${s} in suite ${o.suite}`);
+  for (const c of o.contenders ?? []) if (!suite.contenders.some((x) => x.key === c)) throw new Error(`unknown contender ${c} in suite ${o.suite}`);
+  o.out ??= o.smoke ? path.join(BUILD, `${suite.results}-smoke.md`) : path.join(BENCH, `${suite.results}.md`);
   return o;
 }
 
@@ -348,7 +286,8 @@ function pinned(cpu, cmd, args, o) {
 }
 
 async function startServer(contender, serverMode, o, extraArgs = []) {
-  const env = { ...process.env, ...contender.env };
+  // FULLDUPLEX_DIST: the copy of dist/ taken when the suite starts (a rebuild mid-run changes nothing)
+  const env = { ...process.env, FULLDUPLEX_DIST: pathToFileURL(DIST_COPY + path.sep).href, ...contender.env };
   if (!('WS_NO_BUFFER_UTIL' in contender.env)) delete env.WS_NO_BUFFER_UTIL;
   const script = path.join(BENCH, 'servers', contender.script);
   const [cmd, args] = pinned(0, process.execPath, ['--expose-gc', script, '--mode', serverMode, ...extraArgs], o);
@@ -356,8 +295,8 @@ async function startServer(contender, serverMode, o, extraArgs = []) {
   try {
     const { line } = await server.line(/^READY \d+/, 15000, `${contender.key} server start`);
     const [, port, ...extra] = line.trim().split(/\s+/);
-    if (contender.expect && !extra.includes(contender.expect))
-      throw new Error(`${contender.key} server: expected ${contender.expect} in '${line}'`);
+    for (const word of contender.expect?.split(' ') ?? [])
+      if (!extra.includes(word)) throw new Error(`${contender.key} server: expected ${word} in '${line}'`);
     if (extraArgs.includes('--deflate') && !extra.includes('deflate=1'))
       throw new Error(`${contender.key} server: expected deflate=1 in '${line}'`);
     server.port = Number(port);
@@ -474,26 +413,28 @@ function gitHead() {
   }
 }
 
-function machine(o) {
+function machine(suite) {
   const cpuModel = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   let gcc = 'unknown';
   try { gcc = execFileSync('gcc', ['--version'], { encoding: 'utf8' }).split('\n')[0]; } catch {}
   const git = gitHead();
-  let wsVersion = 'unknown';
-  try { wsVersion = JSON.parse(readFileSync(path.join(ROOT, 'node_modules/ws/package.json'), 'utf8')).version; } catch {}
-  return { cpuModel, cpus: os.cpus().length, kernel: `${os.type()} ${os.release()}`, node: process.version, gcc, git, wsVersion };
+  const versions = suite.packages.map((name) => {
+    try {
+      return `${name} ${JSON.parse(readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version}`;
+    } catch {
+      return `${name} unknown`;
+    }
+  });
+  return { cpuModel, cpus: os.cpus().length, kernel: `${os.type()} ${os.release()}`, node: process.version, gcc, git, versions };
 }
 
 const NOISY_PCT = 25;
 
-function report(results, scenarios, contenders, o, info, startedAt, loads) {
+function report(suite, results, scenarios, contenders, o, info, startedAt, loads) {
   const lines = [];
   const has = (k) => contenders.some((c) => c.key === k);
   const cols = contenders.map((c) => c.label);
-  const ratios = [];
-  if (has('fullduplex') && has('ws')) ratios.push(['fullduplex/ws', 'fullduplex', 'ws']);
-  if (has('fullduplex') && has('ws-bufferutil')) ratios.push(['fullduplex/(ws+bufferutil)', 'fullduplex', 'ws-bufferutil']);
-  if (has('fullduplex') && has('net')) ratios.push(['fullduplex/ceiling', 'fullduplex', 'net']);
+  const ratios = suite.ratios.filter(([, a, b]) => has(a) && has(b));
   lines.push(`| scenario | unit | ${[...cols, ...ratios.map((r) => r[0])].join(' | ')} |`);
   lines.push(`|---|---|${[...cols, ...ratios].map(() => '---:').join('|')}|`);
   const value = (scn, ckey, metric) => {
@@ -556,11 +497,11 @@ function report(results, scenarios, contenders, o, info, startedAt, loads) {
   const failures = [];
   for (const [key, runs] of results) for (const r of runs) if (r.error) failures.push(`- ${key}: ${r.error}`);
 
-  const md = `# fullduplex benchmark results${o.smoke ? ' (SMOKE RUN: tiny parameters, not a measurement)' : ''}
+  const md = `# ${suite.title}${o.smoke ? ' (SMOKE RUN: tiny parameters, not a measurement)' : ''}
 
 - Date: ${startedAt.toISOString()}
 - Machine: ${info.cpuModel}, ${info.cpus} CPUs, ${info.kernel}
-- Node ${info.node}, ws ${info.wsVersion}, ${info.gcc}, fullduplex at ${info.git} (dist/ as built when the run started${info.gitAtEnd ? `; the checkout was at ${info.gitAtEnd} by the end` : ''})
+- Node ${info.node}, ${info.versions.join(', ')}, ${info.gcc}, fullduplex at ${info.git} (dist/ as built when the run started${info.gitAtEnd ? `; the checkout was at ${info.gitAtEnd} by the end` : ''})
 - ${o.pin ? 'Server pinned to CPU 0, load generator to CPU 1 (taskset)' : 'Not pinned (--no-pin)'}; load average ${loads[0].map((x) => x.toFixed(2)).join(' ')} at start, ${loads[1].map((x) => x.toFixed(2)).join(' ')} at the end${info.quietWaited > 0 ? `; waited ${info.quietWaited.toFixed(0)} s in all for other load to pass` : ''}
 - ${o.reps} repetition(s), median shown; ${o.duration} s measured after ${o.warmup} s warm-up; every byte of every ${o.verifyEvery === 1 ? '' : `${o.verifyEvery}th `}message checked (all messages: length, sequence number, last byte)
 - Command: \`${['node bench/run.mjs', ...process.argv.slice(2)].join(' ')}\`
@@ -568,17 +509,8 @@ function report(results, scenarios, contenders, o, info, startedAt, loads) {
 ${table}
 
 ↑ higher is better, ↓ lower is better. * most of this cell's runs shared a pinned CPU with other
-processes (they took more than ${NOISY_PCT}% of CPU 0 or CPU 1): treat it with suspicion. MB/s = 10^6 payload bytes echoed per second (one direction).
-The net ceiling is a node:net server with 4-byte length framing, corked per read, no masking or
-UTF-8 work; its "handshake" is accepting the TCP connection and writing a 4-byte greeting.
-Memory per idle connection: server RSS (and V8 heap used + external) after a full GC with the
-connections open, minus the same before they were opened, divided by the connections.${scenarios.some(({ scn }) => scn.key === 'deflate-echo') ? `
-Deflate echo: permessage-deflate with each library's defaults (threshold 1024 B, context
-takeover); the generator compresses every message it sends (zlib level 1) and inflates every
-echo before checking it; the net ceiling has no compression and does not take part (n/a).
-Server RSS after the run: VmRSS right after the load generator finished (no GC asked for);
-each run's start and peak (VmHWM) RSS and the bytes on the wire per payload byte are listed
-below.` : ''}
+processes (they took more than ${NOISY_PCT}% of CPU 0 or CPU 1): treat it with suspicion.
+${suite.notes(scenarios.map(({ scn }) => scn.key))}
 
 Load generator CPU% / server CPU% (medians; generator: of one core during the measured window,
 or the connection phase for handshakes and idle; server: over the whole load generator run):
@@ -605,7 +537,7 @@ async function main() {
   mkdirSync(BUILD, { recursive: true });
   rmSync(DIST_COPY, { recursive: true, force: true });
   cpSync(path.join(ROOT, 'dist'), DIST_COPY, { recursive: true });
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', LOADGEN, path.join(BENCH, 'loadgen.c'), '-lz'], { encoding: 'utf8' });
+  const cc = spawnSync('gcc', ['-O2', '-Wall', '-o', LOADGEN, ...LOADGEN_SOURCES, '-lz'], { encoding: 'utf8' });
   if (cc.error || cc.status !== 0) throw new Error(`building the load generator failed (is gcc installed? apt-get install gcc zlib1g-dev):\n${cc.error ?? cc.stderr}`);
   if (o.pin) {
     const ts = spawnSync('taskset', ['-c', '1', 'true']);
@@ -614,10 +546,11 @@ async function main() {
       o.pin = false;
     }
   }
-  const scenarios = SCENARIOS.filter((s) => !o.scenarios || o.scenarios.includes(s.key)).map((scn) => ({ scn, params: o.smoke ? scn.smoke : scn.full }));
-  const contenders = CONTENDERS.filter((c) => !o.contenders || o.contenders.includes(c.key));
+  const suite = SUITES[o.suite];
+  const scenarios = suite.scenarios.filter((s) => !o.scenarios || o.scenarios.includes(s.key)).map((scn) => ({ scn, params: o.smoke ? scn.smoke : scn.full }));
+  const contenders = suite.contenders.filter((c) => !o.contenders || o.contenders.includes(c.key));
   const results = new Map();
-  const info = machine(o);
+  const info = machine(suite);
   const startedAt = new Date();
   const loadStart = os.loadavg();
   const takesPart = (scn, c) => !scn.contenders || scn.contenders.includes(c.key);
@@ -655,7 +588,7 @@ async function main() {
     info.gitAtEnd = headAtEnd;
     console.error(`bench: the checkout changed during the run (${info.git} -> ${headAtEnd}); fullduplex ran the dist/ copied at the start`);
   }
-  const { md, table, failures } = report(results, scenarios, contenders, o, info, startedAt, [loadStart, os.loadavg()]);
+  const { md, table, failures } = report(suite, results, scenarios, contenders, o, info, startedAt, [loadStart, os.loadavg()]);
   mkdirSync(path.dirname(path.resolve(ROOT, o.out)), { recursive: true });
   writeFileSync(path.resolve(ROOT, o.out), md);
   writeFileSync(path.join(BUILD, `${path.basename(o.out, '.md')}.json`), JSON.stringify({ info, options: o, results: Object.fromEntries(results) }, null, 2));

@@ -1,9 +1,9 @@
 /**
  * What every benchmark server shares: argument parsing (`--deflate`, a flag without a value,
- * turns permessage-deflate on with the library's defaults), the READY line, and the stdin
- * control channel the runner uses ("gc" runs a full GC, when node runs with --expose-gc, and
- * answers "GC <rss> <heapUsed> <external> <arrayBuffers>"; EOF on stdin ends the process, so
- * a server never outlives its runner).
+ * turns permessage-deflate on with the library's defaults), where our build is, the READY
+ * line, and the stdin control channel the runner uses ("gc" runs a full GC, when node runs
+ * with --expose-gc, and answers "GC <rss> <heapUsed> <external> <arrayBuffers>"; EOF on stdin
+ * ends the process, so a server never outlives its runner).
  */
 export function parseArgs(argv = process.argv.slice(2)) {
   const args = { mode: 'echo', port: 0, host: '127.0.0.1', deflate: false };
@@ -22,6 +22,11 @@ export function parseArgs(argv = process.argv.slice(2)) {
   }
   if (args.mode !== 'echo' && args.mode !== 'broadcast') throw new Error(`--mode must be echo or broadcast, not ${args.mode}`);
   return args;
+}
+
+/** The URL of a module of our build: FULLDUPLEX_DIST (a file URL of a dist/ directory, ending in /) or dist/. */
+export function distModule(file) {
+  return new URL(file, process.env.FULLDUPLEX_DIST ?? new URL('../../dist/', import.meta.url)).href;
 }
 
 export function ready(port, extra = '') {

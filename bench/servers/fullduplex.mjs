@@ -1,11 +1,11 @@
 /**
  * Echo / broadcast server on fullduplex: the dist build (`npm run build` first), or the copy
- * of it that bench/run.mjs takes when it starts (FULLDUPLEX_DIST, a file URL of its index.js),
- * so that a rebuild during a long run does not change what is measured.
+ * of it that bench/run.mjs takes when it starts (FULLDUPLEX_DIST, see common.mjs), so that a
+ * rebuild during a long run does not change what is measured.
  */
-import { parseArgs, ready } from './common.mjs';
+import { distModule, parseArgs, ready } from './common.mjs';
 
-const { WebSocketServer } = await import(process.env.FULLDUPLEX_DIST ?? '../../dist/index.js');
+const { WebSocketServer } = await import(distModule('index.js'));
 const { mode, port, host, deflate } = parseArgs();
 // --deflate: permessage-deflate with the library's defaults (threshold 1024, context takeover).
 const wss = new WebSocketServer({ port, host, ...(deflate ? { perMessageDeflate: true } : {}) });

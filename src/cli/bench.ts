@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, oneLine, parseWebSocketUrl, usageFromParseError, UsageError } from './args.js';
@@ -39,7 +39,8 @@ const OPTIONS = {
 } as const;
 
 const SCENARIOS = ['echo', 'latency', 'connect', 'idle', 'broadcast'];
-const SOURCE = fileURLToPath(new URL('../../bench/loadgen.c', import.meta.url));
+/** The load generator's sources (the .c files are compiled; the header is hashed with them). */
+const SOURCES = ['loadgen.c', 'loadgen-sio.c', 'loadgen-sio.h'].map((f) => fileURLToPath(new URL(`../../bench/${f}`, import.meta.url)));
 
 /** Parses the arguments after `bench` into load generator arguments; null for --help. */
 export function parseBenchArgs(argv: string[]): { url: URL; args: string[] } | null {
@@ -80,14 +81,15 @@ export function parseBenchArgs(argv: string[]): { url: URL; args: string[] } | n
 
 /** Builds the load generator once per source version, in the temporary directory. */
 function loadgenBinary(): string {
-  if (!existsSync(SOURCE)) throw new Error(`the load generator source is missing (${SOURCE})`);
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 16);
-  const dir = join(tmpdir(), 'fullduplex-bench');
-  const binary = join(dir, `loadgen-${hash}`);
+  const missing = SOURCES.find((f) => !existsSync(f));
+  if (missing) throw new Error(`the load generator source is missing (${missing})`);
+  const hash = createHash('sha256');
+  for (const f of SOURCES) hash.update(readFileSync(f));
+  const binary = join(tmpdir(), 'fullduplex-bench', `loadgen-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(binary)) return binary;
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dirname(binary), { recursive: true });
   const cc = process.env.CC ?? 'cc';
-  const built = spawnSync(cc, ['-O2', '-o', binary, SOURCE, '-lz'], { encoding: 'utf8' });
+  const built = spawnSync(cc, ['-O2', '-o', binary, ...SOURCES.filter((f) => f.endsWith('.c')), '-lz'], { encoding: 'utf8' });
   if (built.error || built.status !== 0) {
     const why = built.error ? built.error.message : built.stderr.trim().split('\n')[0];
     throw new Error(`cannot build the load generator with '${cc}' (install a C compiler, e.g. gcc): ${why}`);
