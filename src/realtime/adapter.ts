@@ -246,13 +246,17 @@ export class Adapter extends Emitter {
     const sockets = this.nsp.sockets;
     const pending = recovering ? this.nsp._recovering : undefined;
     if (opts.rooms.size > 0) {
-      const seen = new Set<SocketId>();
+      // A socket in several of the rooms gets the packet once; with one room, no need to track.
+      const seen = opts.rooms.size > 1 ? new Set<SocketId>() : null;
       for (const room of opts.rooms) {
         const members = this.rooms.get(room);
         if (!members) continue;
         for (const id of members) {
-          if (seen.has(id) || except.has(id)) continue;
-          seen.add(id);
+          if (except.has(id)) continue;
+          if (seen !== null) {
+            if (seen.has(id)) continue;
+            seen.add(id);
+          }
           const socket = sockets.get(id) ?? pending?.get(id);
           if (socket) fn(socket);
         }

@@ -5,11 +5,30 @@
  * `connectTimeout`.
  */
 import type { EngineSocketLike } from './engine-types.js';
+import { EngineSocket, SharedMessage } from './engine/index.js';
 import { Decoder, encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
 import { RateLimiter, RateLimitError } from './rate-limit.js';
 import type { Namespace } from './namespace.js';
 import type { Server } from './server.js';
 import type { DisconnectReason, Socket } from './socket.js';
+
+const COMPRESS = Object.freeze({ compress: true });
+const NO_COMPRESS = Object.freeze({ compress: false });
+
+/**
+ * The parts of the packet being broadcast, each a SharedMessage. The targets of one broadcast
+ * are written one after the other, so one entry is all the cache needs (it keeps the last
+ * broadcast's parts until the next one).
+ */
+let lastEncoded: EncodedPacket | null = null;
+let lastShared: SharedMessage[] = [];
+function sharedParts(encoded: EncodedPacket): SharedMessage[] {
+  if (encoded !== lastEncoded) {
+    lastShared = encoded.map((part) => new SharedMessage(part));
+    lastEncoded = encoded;
+  }
+  return lastShared;
+}
 
 export class Connection {
   readonly conn: EngineSocketLike;
@@ -44,13 +63,24 @@ export class Connection {
     return this.conn.readyState === 'open' && (w === undefined || w);
   }
 
-  /** Writes every part of an encoded packet as its own Engine.IO message. */
-  writeEncoded(encoded: EncodedPacket, compress?: boolean): void {
-    const state = this.conn.readyState;
+  /**
+   * Writes every part of an encoded packet as its own Engine.IO message. `shared`: the same
+   * parts go to many connections (a broadcast), so on our engine their WebSocket frames are
+   * built once for all of them.
+   */
+  writeEncoded(encoded: EncodedPacket, compress?: boolean, shared = false): void {
+    const conn = this.conn;
+    const state = conn.readyState;
     if (this.closed || state === 'closing' || state === 'closed') return;
-    // a fresh object: engines may write to it (engine.io does)
+    if (conn instanceof EngineSocket) {
+      const opts = compress === false ? NO_COMPRESS : COMPRESS;
+      const parts = shared ? sharedParts(encoded) : encoded;
+      for (let i = 0; i < parts.length; i++) conn.send(parts[i]!, opts);
+      return;
+    }
+    // a fresh object: other engines may write to it (engine.io does)
     const opts = { compress: compress !== false };
-    for (let i = 0; i < encoded.length; i++) this.conn.send(encoded[i]!, opts);
+    for (let i = 0; i < encoded.length; i++) conn.send(encoded[i]!, opts);
   }
 
   /** Disconnects every namespace socket (each gets 'server namespace disconnect'). */

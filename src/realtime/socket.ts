@@ -459,7 +459,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
       return;
     }
     if (flags.volatile && !this.client.writable) return;
-    this.client.writeEncoded(encoded, flags.compress);
+    this.client.writeEncoded(encoded, flags.compress, true);
   }
 
   /** @internal Registers a broadcast ack handler. */

@@ -4,6 +4,7 @@
  */
 export { EngineServer, type EngineOptions, type ConnectionError, type TransportName } from './server.js';
 export { EngineSocket, type CloseReason, type ReadyState } from './socket.js';
+export { SharedMessage } from './shared-message.js';
 export type { CorsOptions } from './cors.js';
 export { ERROR_CODES, ERROR_MESSAGES, type ErrorCode } from './errors.js';
 export {

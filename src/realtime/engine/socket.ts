@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Packet, PacketType } from './packet.js';
+import { SharedMessage } from './shared-message.js';
 import { DETACHED, type OutPacket, type Transport, type TransportHost } from './transport.js';
 
 /** The server settings a session needs. */
@@ -94,8 +95,9 @@ export class EngineSocket extends EventEmitter implements TransportHost {
    * Sends a MESSAGE packet (binary data as a binary frame, or base64 on polling). `cb` runs
    * once it is handed to the network. Dropped after close().
    */
-  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { compress?: boolean }, cb?: () => void): void {
-    this.sendPacket('message', toMessageData(data), options, cb);
+  send(data: string | Buffer | ArrayBuffer | ArrayBufferView | SharedMessage, options?: { compress?: boolean }, cb?: () => void): void {
+    if (data instanceof SharedMessage) this.sendPacket('message', data.data, options, cb, data);
+    else this.sendPacket('message', toMessageData(data), options, cb);
   }
 
   /** Alias of send(), as engine.io has it. */
@@ -232,7 +234,13 @@ export class EngineSocket extends EventEmitter implements TransportHost {
 
   // Internals
 
-  private sendPacket(type: PacketType, data?: string | Buffer, options?: { compress?: boolean }, cb?: () => void): void {
+  private sendPacket(
+    type: PacketType,
+    data?: string | Buffer,
+    options?: { compress?: boolean },
+    cb?: () => void,
+    shared?: SharedMessage,
+  ): void {
     if (this._state === 'closing' || this._state === 'closed') return;
     this._bufferedBytes += Math.max(PACKET_COST, data === undefined ? 0 : typeof data === 'string' ? data.length : data.byteLength);
     if (this._bufferedBytes > this._settings.maxBufferedAmount) {
@@ -244,6 +252,7 @@ export class EngineSocket extends EventEmitter implements TransportHost {
     }
     const packet: OutPacket = data === undefined ? { type } : { type, data };
     if (options?.compress === false) packet.compress = false;
+    if (shared !== undefined) packet.shared = shared;
     this.emit('packetCreate', packet);
     this._buffer.push(packet);
     if (cb) this._callbacks.push(cb);
@@ -257,9 +266,14 @@ export class EngineSocket extends EventEmitter implements TransportHost {
     this._buffer = [];
     this._callbacks = [];
     this._bufferedBytes = 0;
-    this._transport.send(packets, () => {
-      for (const cb of callbacks) cb();
-    });
+    this._transport.send(
+      packets,
+      callbacks.length === 0
+        ? undefined
+        : () => {
+            for (const cb of callbacks) cb();
+          },
+    );
     if (this._buffer.length === 0) this.emit('drain');
   }
 

@@ -1,8 +1,11 @@
 import type { Packet } from './packet.js';
+import type { SharedMessage } from './shared-message.js';
 
 /** A packet on its way out, with the per-message option the WebSocket transport honours. */
 export interface OutPacket extends Packet {
   compress?: boolean;
+  /** The broadcast this MESSAGE belongs to: the WebSocket transport writes its shared frame. */
+  shared?: SharedMessage;
 }
 
 /** What a transport reports to the session that owns it. */

@@ -3,6 +3,8 @@ import { decodePacket, encodePacket } from './packet.js';
 import { DETACHED, type OutPacket, type Transport, type TransportHost } from './transport.js';
 
 const NOOP = (): void => {};
+const COMPRESS = Object.freeze({ compress: true });
+const NO_COMPRESS = Object.freeze({ compress: false });
 
 /**
  * The WebSocket transport ("Transports" > "WebSocket"): one packet per WebSocket message,
@@ -42,9 +44,9 @@ export class WebSocketTransport implements Transport {
     const last = packets.length - 1;
     for (let i = 0; i <= last; i++) {
       const packet = packets[i]!;
-      const options = { compress: packet.compress ?? true };
+      const message = packet.shared !== undefined ? packet.shared.websocket : encodePacket(packet, true);
       // The callback gets an error if the connection is gone; the packet is lost either way.
-      this.ws.send(encodePacket(packet, true), options, i === last && done ? () => done() : undefined);
+      this.ws.send(message, packet.compress === false ? NO_COMPRESS : COMPRESS, i === last && done ? () => done() : undefined);
     }
   }
 
