@@ -142,6 +142,39 @@ for (const kind of SERVER_KINDS) {
       }
     });
 
+    test('rooms and broadcast: io.to(room), socket.to(room) (not the sender), except, io.emit', async () => {
+      const { io, client } = await startServer(kind);
+      io.on('connection', (s: any) => {
+        s.join(s.handshake.auth.room);
+        s.on('shout', (text: string) => s.to('red').emit('heard', text));
+        s.on('sync', (ack: () => void) => ack());
+      });
+      const [r1, r2, b1] = [
+        await client('/', { transports: ['websocket'], auth: { room: 'red' } }),
+        await client('/', { transports: ['polling'], auth: { room: 'red' } }),
+        await client('/', { transports: ['websocket'], auth: { room: 'blue' } }),
+      ];
+      const log: string[] = [];
+      for (const [name, c] of [['r1', r1], ['r2', r2], ['b1', b1]] as const) {
+        c.onAny((event: string, text: string) => log.push(`${name}:${event}:${text}`));
+      }
+      const sent: unknown[][] = [];
+      r1.onAnyOutgoing((...args: unknown[]) => sent.push(args));
+      const ping = (c: Socket) => within(c.emitWithAck('sync'), 'sync');
+
+      io.to('red').emit('news', 'to red');
+      io.except('red').emit('news', 'not red');
+      io.emit('news', 'everyone');
+      r1.emit('shout', 'from r1');
+      // r2 takes the shout; when every client has answered a later ack, all earlier packets are in
+      await within(new Promise<void>((resolve) => r2.once('heard', () => resolve())), 'the shout at r2');
+      await Promise.all([ping(r1), ping(r2), ping(b1)]);
+      assert.deepEqual(log.filter((l) => l.startsWith('r1:')), ['r1:news:to red', 'r1:news:everyone']);
+      assert.deepEqual(log.filter((l) => l.startsWith('r2:')), ['r2:news:to red', 'r2:news:everyone', 'r2:heard:from r1']);
+      assert.deepEqual(log.filter((l) => l.startsWith('b1:')), ['b1:news:not red', 'b1:news:everyone']);
+      assert.deepEqual(sent, [['shout', 'from r1'], ['sync']]);
+    });
+
     test('auth (object and function) and middleware rejection -> connect_error', async () => {
       const { io, client } = await startServer(kind);
       io.use((s: any, nextFn: (err?: Error) => void) => {

@@ -18,7 +18,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Adapter, AdapterSocket, BroadcastFlags, Room } from './adapter.js';
 import { BroadcastOperator, checkEventName } from './broadcast.js';
 import type { Connection } from './connection.js';
-import { Emitter, type Listener } from './emitter.js';
+import { AnyEmitter } from './any-emitter.js';
 import type { EngineSocket } from './engine/index.js';
 import type { EngineSocketLike } from './engine-types.js';
 import { runChain } from './middleware.js';
@@ -109,7 +109,7 @@ export function buildHandshake(conn: EngineSocketLike, auth: Record<string, unkn
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-unused-vars
-export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any, SocketData = any> extends Emitter implements AdapterSocket {
+export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any, SocketData = any> extends AnyEmitter implements AdapterSocket {
   /** This socket's own id (not the Engine.IO session id). */
   readonly id: string;
   readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
@@ -130,8 +130,6 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   private readonly acks = new Map<number, AckEntry>();
   private flags: EmitFlags = {};
   private readonly fns: PacketMiddleware[] = [];
-  private anyListeners: Listener[] | undefined;
-  private anyOutgoingListeners: Listener[] | undefined;
   /** Rooms may be joined by middlewares before the socket is connected, not after it is gone. */
   private joinable = true;
   /** Where this session's replay starts when the client names no offset. */
@@ -211,7 +209,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     if (this.pid !== undefined && typeof last !== 'function' && !flags.volatile) {
       // recovery on: through the adapter, which records it for a replay (socket.io does the same);
       // an emit while disconnected reaches the client if it recovers the session
-      if (this.anyOutgoingListeners) for (const l of this.anyOutgoingListeners.slice()) l.apply(this, data);
+      this.notifyAnyOutgoing(data);
       this.nsp.adapter.broadcast(packet, { rooms: new Set([this.id]), except: new Set(), flags });
       return true;
     }
@@ -229,7 +227,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
       packet.id = id;
       this.addAck(id, last as AckFn, flags.timeout);
     }
-    if (this.anyOutgoingListeners) for (const l of this.anyOutgoingListeners.slice()) l.apply(this, data);
+    this.notifyAnyOutgoing(data);
     this.sendPacket(packet, flags);
     return true;
   }
@@ -313,41 +311,6 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   /** Adds a packet middleware: `fn([event, ...args], next)`; `next(err)` drops the packet and emits 'error'. */
   use(fn: PacketMiddleware): this {
     this.fns.push(fn);
-    return this;
-  }
-
-  /** Listens to every incoming event: `fn(event, ...args)`. */
-  onAny(fn: Listener): this {
-    (this.anyListeners ??= []).push(fn);
-    return this;
-  }
-
-  prependAny(fn: Listener): this {
-    (this.anyListeners ??= []).unshift(fn);
-    return this;
-  }
-
-  offAny(fn?: Listener): this {
-    if (!this.anyListeners) return this;
-    if (!fn) this.anyListeners = undefined;
-    else this.anyListeners = this.anyListeners.filter((l) => l !== fn);
-    return this;
-  }
-
-  listenersAny(): Listener[] {
-    return this.anyListeners?.slice() ?? [];
-  }
-
-  /** Listens to every outgoing event: `fn(event, ...args)`. */
-  onAnyOutgoing(fn: Listener): this {
-    (this.anyOutgoingListeners ??= []).push(fn);
-    return this;
-  }
-
-  offAnyOutgoing(fn?: Listener): this {
-    if (!this.anyOutgoingListeners) return this;
-    if (!fn) this.anyOutgoingListeners = undefined;
-    else this.anyOutgoingListeners = this.anyOutgoingListeners.filter((l) => l !== fn);
     return this;
   }
 
@@ -506,7 +469,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     const args = (packet.data as unknown[]).slice();
     if (this.lossless && !this.accept(args.pop())) return;
     if (packet.id !== undefined) args.push(this.ackFor(packet.id));
-    if (this.anyListeners) for (const l of this.anyListeners.slice()) l.apply(this, args);
+    this.notifyAny(args);
     if (this.fns.length === 0) {
       this.dispatch(args);
       return;

@@ -16,7 +16,7 @@
  * and stays in `unconfirmed` until the server confirms it; after a recovery the ones it has not
  * processed are written again, and the server drops the ones it already has.
  */
-import { Emitter } from '../emitter.js';
+import { AnyEmitter } from '../any-emitter.js';
 import { CONTROL_EVENT, EXTENSION_KEY, EXTENSION_VERSION, type ExtensionReply, type RecoveryFailureReason } from '../lossless.js';
 import { PacketType, RESERVED_EVENTS, type Packet } from '../parser.js';
 import { _sub as sub, type Manager } from './manager.js';
@@ -75,7 +75,7 @@ interface Unconfirmed {
   packet: Packet;
 }
 
-export class Socket extends Emitter {
+export class Socket extends AnyEmitter {
   readonly io: Manager;
   readonly nsp: string;
   id: string | undefined;
@@ -284,6 +284,7 @@ export class Socket extends Emitter {
 
   /** Writes an EVENT; lossless, with its sequence number (given on its first write), kept until confirmed. */
   private sendEvent(packet: Packet): void {
+    this.notifyAnyOutgoing(packet.data as unknown[]);
     if (!this.lossless) return this.packet(packet);
     let seq = this.seqOf.get(packet);
     if (seq === undefined) {
@@ -367,6 +368,7 @@ export class Socket extends Emitter {
 
   private emitEvent(args: unknown[]): void {
     const [ev, ...rest] = args as [string, ...unknown[]];
+    this.notifyAny(args);
     this.emitReserved(ev, ...rest);
     // a recorded packet ends with its offset (socket.io 4.6+); one with an ack never is recorded
     const last = args[args.length - 1];
