@@ -5,9 +5,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILURE, oneLine, parseWebSocketUrl, usageFromParseError, UsageError } from './args.js';
@@ -79,15 +79,29 @@ export function parseBenchArgs(argv: string[]): { url: URL; args: string[] } | n
   return { url, args };
 }
 
-/** Builds the load generator once per source version, in the temporary directory. */
+/**
+ * This user's directory for the built load generator: the temporary directory is shared, so
+ * a binary found there is only run if the directory is ours and no one else can write to it.
+ */
+function privateDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = join(tmpdir(), `fullduplex-bench-${uid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} is not a private directory of this user; remove it and try again`);
+  }
+  return dir;
+}
+
+/** Builds the load generator once per source version, in this user's temporary directory. */
 function loadgenBinary(): string {
   const missing = SOURCES.find((f) => !existsSync(f));
   if (missing) throw new Error(`the load generator source is missing (${missing})`);
   const hash = createHash('sha256');
   for (const f of SOURCES) hash.update(readFileSync(f));
-  const binary = join(tmpdir(), 'fullduplex-bench', `loadgen-${hash.digest('hex').slice(0, 16)}`);
+  const binary = join(privateDir(), `loadgen-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(binary)) return binary;
-  mkdirSync(dirname(binary), { recursive: true });
   const cc = process.env.CC ?? 'cc';
   const built = spawnSync(cc, ['-O2', '-o', binary, ...SOURCES.filter((f) => f.endsWith('.c')), '-lz'], { encoding: 'utf8' });
   if (built.error || built.status !== 0) {
