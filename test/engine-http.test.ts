@@ -419,6 +419,24 @@ test('CORS: the object form', async () => {
   });
 });
 
+test('CORS: origin as a RegExp, or an array mixing strings and RegExps (as the `cors` package)', async () => {
+  for (const origin of [/^https:\/\/[a-z]+\.app\.example$/, ['https://other.example', /\.app\.example$/]]) {
+    await withEngine({ cors: { origin } }, async (s) => {
+      const allowed = await request(`${s.base}?EIO=4&transport=polling`, { headers: { Origin: 'https://eu.app.example' } });
+      assert.equal(allowed.status, 200);
+      assert.equal(allowed.headers['access-control-allow-origin'], 'https://eu.app.example');
+      assert.match(String(allowed.headers.vary), /Origin/);
+      const other = await request(`${s.base}?EIO=4&transport=polling`, { headers: { Origin: 'https://evil.example' } });
+      assert.equal(other.status, 200);
+      assert.equal(other.headers['access-control-allow-origin'], undefined);
+      const pre = await request(s.base, { method: 'OPTIONS', headers: { Origin: 'https://eu.app.example' } });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers['access-control-allow-origin'], 'https://eu.app.example');
+      for (const socket of s.engine.clients.values()) socket.close();
+    });
+  }
+});
+
 test('allowRequest refuses a handshake with 403 and code 4 (polling and websocket)', async () => {
   const allowRequest = (req: import('node:http').IncomingMessage, cb: (err: string | null, ok: boolean) => void) =>
     cb(req.headers['x-token'] === 'yes' ? null : 'no token', req.headers['x-token'] === 'yes');

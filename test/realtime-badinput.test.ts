@@ -282,9 +282,9 @@ test('maxBufferedAmount: a polling client that stops polling cannot make the ser
   });
 });
 
-/** Whether a WebSocket handshake with this Origin header opens (false: refused with 403, code 4). */
-async function originOpens(s: EngineTestServer, origin: string | undefined): Promise<boolean> {
-  const ws = new WebSocket(wsUrl(s, ''), origin === undefined ? {} : { origin });
+/** Whether a WebSocket handshake with this Origin header (and these headers) opens (false: refused with 403, code 4). */
+async function originOpens(s: EngineTestServer, origin: string | undefined, headers: Record<string, string> = {}): Promise<boolean> {
+  const ws = new WebSocket(wsUrl(s, ''), origin === undefined ? { headers } : { origin, headers });
   ws.on('error', () => {});
   return within(
     new Promise<boolean>((resolve, reject) => {
@@ -324,5 +324,35 @@ test('cross-site WebSocket hijacking: a cross-origin handshake needs `cors` to a
   });
   await withEngine({ cors: true }, async (s) => {
     assert.equal(await originOpens(s, 'http://anywhere.example'), true);
+  });
+});
+
+test('cross-site WebSocket hijacking behind a proxy that rewrites Host: X-Forwarded-Host and Forwarded host= name the server', async () => {
+  await withEngine({}, async (s) => {
+    // nginx's default `proxy_set_header Host $proxy_host`: Host is the upstream's address.
+    const upstream = { Host: 'backend:3000' };
+    const app = 'https://app.example';
+    assert.equal(await originOpens(s, app, upstream), false, 'the upstream Host alone');
+    assert.equal(await originOpens(s, app, { ...upstream, 'X-Forwarded-Host': 'app.example' }), true);
+    assert.equal(await originOpens(s, app, { ...upstream, 'X-Forwarded-Host': 'edge.example, app.example' }), true, 'any value of a list');
+    assert.equal(await originOpens(s, app, { ...upstream, 'X-Forwarded-Host': 'app.example:443' }), true, 'the default port named');
+    assert.equal(await originOpens(s, 'https://app.example:8443', { ...upstream, 'X-Forwarded-Host': 'app.example' }), false, 'another port');
+    assert.equal(await originOpens(s, 'https://evil.example', { ...upstream, 'X-Forwarded-Host': 'app.example' }), false);
+    assert.equal(await originOpens(s, app, { ...upstream, Forwarded: 'for=192.0.2.60;proto=https;host=app.example' }), true);
+    assert.equal(await originOpens(s, app, { ...upstream, Forwarded: 'for=192.0.2.60, for=198.51.100.17;host="app.example"' }), true, 'a quoted value, a second element');
+    assert.equal(await originOpens(s, app, { ...upstream, Forwarded: 'for="x;host=app.example";host=edge.example' }), false, 'host= inside a quoted value');
+    assert.equal(await originOpens(s, 'https://evil.example', { ...upstream, Forwarded: 'host=app.example' }), false);
+  });
+});
+
+test('cors.origin as a RegExp, or an array of strings and RegExps, for the WebSocket Origin check', async () => {
+  await withEngine({ cors: { origin: /^https:\/\/[a-z]+\.app\.example$/ } }, async (s) => {
+    assert.equal(await originOpens(s, 'https://eu.app.example'), true);
+    assert.equal(await originOpens(s, 'https://evil.example'), false);
+  });
+  await withEngine({ cors: { origin: ['https://one.example', /\.two\.example$/] } }, async (s) => {
+    assert.equal(await originOpens(s, 'https://one.example'), true);
+    assert.equal(await originOpens(s, 'https://a.two.example'), true);
+    assert.equal(await originOpens(s, 'https://three.example'), false);
   });
 });

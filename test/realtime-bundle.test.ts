@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -220,18 +220,62 @@ describe('serving the client bundle', () => {
     }
   });
 
-  test('a bundle that is not built gets a 404 saying to build it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'fd-no-bundle-'));
-    const http = createServer(app);
-    attachServeClient(http, '/socket.io', pathToFileURL(dir + '/'));
+  /** Listens on 127.0.0.1; returns the origin and a close function. */
+  async function listen(http: HttpServer): Promise<{ origin: string; close(): Promise<void> }> {
     await within(new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve)), 'listening');
+    return {
+      origin: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+      async close() {
+        http.closeAllConnections();
+        await within(new Promise((resolve) => http.close(resolve)), 'http close');
+      },
+    };
+  }
+
+  test('a bundle that is not built: the app\'s own listeners answer, or with none a 404 saying to build it', async () => {
+    const dir = pathToFileURL((await mkdtemp(join(tmpdir(), 'fd-no-bundle-'))) + '/');
+    const bare = createServer();
+    attachServeClient(bare, '/socket.io', dir);
+    const withApp = createServer((_req, res) => res.end('the app\'s own copy'));
+    attachServeClient(withApp, '/socket.io', dir);
+    const [a, b] = [await listen(bare), await listen(withApp)];
     try {
-      const res = await get(`http://127.0.0.1:${(http.address() as AddressInfo).port}/socket.io/socket.io.js`);
+      const res = await get(`${a.origin}/socket.io/socket.io.js`);
       assert.equal(res.status, 404);
       assert.match(res.body, /not built; run `npm run build`/);
+      const own = await get(`${b.origin}/socket.io/socket.io.js`);
+      assert.deepEqual([own.status, own.body], [200, 'the app\'s own copy']);
     } finally {
-      http.closeAllConnections();
-      await within(new Promise((resolve) => http.close(resolve)), 'http close');
+      await a.close();
+      await b.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a request listener added after attaching answers first: the bundle is not written over it, nothing throws', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fd-bundle-'));
+    await writeFile(join(dir, 'socket.io.js'), 'window.io = {};');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const http = createServer();
+    attachServeClient(http, '/socket.io', pathToFileURL(dir + '/'));
+    // An app's 404 added later (Express's final handler, say): Node calls it at once.
+    http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.headers['x-late'] === 'yes') res.writeHead(404).end('late');
+    });
+    const s = await listen(http);
+    try {
+      const late = await get(`${s.origin}/socket.io/socket.io.js`, { headers: { 'x-late': 'yes' } });
+      assert.deepEqual([late.status, late.body], [404, 'late']);
+      // Both requests wait on the same read of the file, in order: once the second is answered,
+      // the first one's turn has come and gone.
+      const served = await get(`${s.origin}/socket.io/socket.io.js`);
+      assert.deepEqual([served.status, served.body], [200, 'window.io = {};']);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await s.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

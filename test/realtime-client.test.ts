@@ -3,8 +3,11 @@
  * Server and against the real `socket.io` 4.8 server: the same tests run on both.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { Backoff, io as ioClient, type Socket } from '../src/realtime/client/index.js';
+import { EngineClient } from '../src/realtime/client/engine.js';
 import { next, within } from './helpers/realtime-harness.js';
 import { SERVER_KINDS, startServer, stopAll } from './helpers/realtime-client-servers.js';
 
@@ -64,6 +67,27 @@ for (const kind of SERVER_KINDS) {
       );
       assert.deepEqual([...new Uint8Array(reply[0] as ArrayBuffer)], [0, 255]);
       assert.deepEqual([...new Uint8Array((reply[1] as ArrayBuffer[])[0]!)], [7]);
+    });
+
+    test('polling: a backlog over maxHttpBufferSize goes in several POSTs, every event arrives in order', async () => {
+      // The handshake's maxPayload is 1000 bytes: 20 events of ~220 bytes need several POST bodies.
+      const { io, client } = await startServer(kind, { maxHttpBufferSize: 1000 });
+      const got: number[] = [];
+      const all = new Promise<void>((resolve) =>
+        io.on('connection', (s: any) =>
+          s.on('n', (i: number) => {
+            got.push(i);
+            if (got.length === 20) resolve();
+          }),
+        ),
+      );
+      const c = await client('/', { transports: ['polling'] });
+      // A POST over maxPayload gets 413 and ends the session.
+      const dropped = new Promise<never>((_, reject) => c.once('disconnect', (reason: string) => reject(new Error(`disconnected: ${reason}`))));
+      for (let i = 0; i < 20; i++) c.emit('n', i, 'x'.repeat(200));
+      await within(Promise.race([all, dropped]), 'the 20 events');
+      assert.deepEqual(got, [...Array(20).keys()]);
+      assert.equal(c.connected, true);
     });
 
     test('polling then upgrade to websocket, binary (base64 while polling) and acks', async () => {
@@ -325,4 +349,49 @@ test('Backoff: doubles from the minimum, capped, with jitter within the factor',
   }
 });
 
+test('engine close() over polling finishes when the server never answers the CLOSE POST', async () => {
+  let polled!: () => void;
+  const polling = new Promise<void>((resolve) => (polled = resolve));
+  let cut!: () => void;
+  const pollCut = new Promise<void>((resolve) => (cut = resolve));
+  // A hand-made Engine.IO server: the handshake, then a long poll held open; POSTs never answered.
+  const http = createServer((req, res) => {
+    if (req.method === 'POST') return;
+    if (!req.url!.includes('sid=')) {
+      res.end('0' + JSON.stringify({ sid: 'stuck', upgrades: [], pingInterval: 10_000, pingTimeout: 100, maxPayload: 1_000_000 }));
+      return;
+    }
+    res.on('close', cut);
+    polled();
+  });
+  await within(new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve)), 'listening');
+  try {
+    const engine = new EngineClient(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['polling'] });
+    await next(engine, 'open');
+    await within(polling, 'the long poll');
+    engine.close();
+    await within(pollCut, 'the long poll to be cut after the unanswered CLOSE');
+  } finally {
+    http.closeAllConnections();
+    await within(new Promise<void>((resolve) => http.close(() => resolve())), 'http close');
+  }
+});
+
 export type { Socket };
+
+test("a server event named 'recovery_failed' is not taken for our local event; a Blob throws in emit()", async () => {
+  const { io, client } = await startServer('socket.io');
+  io.on('connection', (s: any) => {
+    s.emit('recovery_failed', 'forged');
+    s.emit('after');
+  });
+  const c = await client('/', { transports: ['websocket'] }, false);
+  const forged: unknown[] = [];
+  c.on('recovery_failed', (...args: unknown[]) => forged.push(args));
+  await next(c, 'after');
+  assert.deepEqual(forged, []);
+  c.disconnect();
+  // buffered while disconnected: the TypeError comes from emit(), not from a later flush
+  assert.throws(() => c.emit('upload', new Blob(['x'])), /await blob\.arrayBuffer\(\)/);
+  assert.throws(() => ioClient('http://127.0.0.1:1', { autoConnect: false, retries: 2 }).emit('upload', { f: new Blob(['x']) }), /Blob/);
+});

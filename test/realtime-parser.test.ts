@@ -71,6 +71,17 @@ test('binary values of every kind, nested anywhere, become attachments (typed ar
   assert.equal(hasBinary({ a: [1, 'x', null] }), false);
 });
 
+test('a Blob or File in EVENT / ACK data is refused with a TypeError, not sent as {}', () => {
+  const refused = { name: 'TypeError', message: /send Blob data as an ArrayBuffer: await blob\.arrayBuffer\(\)/ };
+  const blob = new Blob(['abc']);
+  assert.throws(() => encode({ type: PacketType.EVENT, nsp: '/', data: ['upload', blob] }), refused);
+  assert.throws(() => encode({ type: PacketType.EVENT, nsp: '/', data: ['upload', { file: new File(['x'], 'a.txt') }] }), refused);
+  assert.throws(() => encode({ type: PacketType.ACK, nsp: '/', id: 1, data: [[blob]] }), refused);
+  // Beside binary data too: the walk for attachments sees it.
+  assert.throws(() => encode({ type: PacketType.EVENT, nsp: '/', data: ['upload', Buffer.from([1]), blob] }), refused);
+  assert.throws(() => encode({ type: PacketType.BINARY_EVENT, nsp: '/', data: ['upload', blob] }), refused);
+});
+
 test('decodes namespaces, ids and payloads', () => {
   assert.deepEqual(decodeOne('0'), { type: 0, nsp: '/' });
   assert.deepEqual(decodeOne('0/admin,{"token":"123"}'), { type: 0, nsp: '/admin', data: { token: '123' } });

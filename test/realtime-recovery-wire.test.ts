@@ -1,14 +1,15 @@
 /**
  * Connection state recovery and the lossless extension on the wire, over a fake Engine.IO server
  * (no network): the CONNECT payloads, offsets appended to recorded packets, sequence numbers,
- * confirmations, duplicates, the failure reasons, an async adapter; and the SessionStore's bounds
- * with an explicit clock.
+ * confirmations, duplicates, the failure reasons, an async adapter, the middlewares of a recovery;
+ * the SessionStore's bounds with an explicit clock; reserved names and unshared single-target writes.
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { Adapter, Server, type Socket } from '../src/realtime/index.js';
 import { SessionStore, resolveRecoveryOptions, type PersistedSession } from '../src/realtime/session-store.js';
-import { PacketType } from '../src/realtime/parser.js';
+import { Decoder, PacketType } from '../src/realtime/parser.js';
+import { io as ioClient } from '../src/realtime/client/index.js';
 import { FakeEngine, type FakeEngineSocket } from './helpers/realtime-fake-engine.js';
 
 const servers: Server[] = [];
@@ -226,4 +227,152 @@ test('SessionStore: the packet buffer is bounded in count and age; a client behi
   } finally {
     store.close();
   }
+});
+
+test('lossless: an event still in the socket.use chain when the connection drops is dispatched, its reply reaching the recovered socket', () => {
+  const { io, engine } = make();
+  const { e, s } = join(io, engine, { _fdx: 1 });
+  let release: (() => void) | undefined;
+  s.use((_event, nextFn) => {
+    release = () => nextFn();
+  });
+  const got: number[] = [];
+  s.on('double', (x: number, cb: (y: number) => void) => {
+    got.push(x);
+    cb(x * 2);
+  });
+  e.receive('23["double",21,1]');
+  assert.ok(release, 'the middleware holds the event');
+  e.drop('transport close');
+  const back = join(io, engine, { pid: s.pid, _fdx: 1 });
+  assert.deepEqual(back.reply._fdx, { seq: 1 }, 'the client is told seq 1 was processed, so it does not send it again');
+  release!();
+  assert.deepEqual(got, [21], 'handled once, on the old Socket');
+  const [ack] = back.e.take().map(String);
+  assert.match(ack!, /^33\[42,"[^"]+"\]$/, 'the reply, recorded, goes to the recovered socket');
+});
+
+test('recovery: maxBufferedBytes bounds the replay buffer by encoded size, lossless replies included; a client behind hears "packets lost"', () => {
+  const { io, engine } = make({ connectionStateRecovery: { maxBufferedBytes: 1000 } });
+  const { e, s } = join(io, engine, { _fdx: 1 });
+  s.on('echo', (x: string, cb: (y: string) => void) => cb(x));
+  const big = 'x'.repeat(400);
+  for (let seq = 1; seq <= 3; seq++) e.receive(`2${seq}["echo","${big}",${seq}]`);
+  assert.equal(e.take().length, 3, 'every reply is sent');
+  const store = io.sockets.adapter.sessions!;
+  assert.equal(store.bufferedPackets, 2, 'the oldest reply is dropped');
+  assert.ok(store.bufferedBytes > 800 && store.bufferedBytes <= 1000, `bufferedBytes ${store.bufferedBytes}`);
+  e.drop('transport close');
+  const back = join(io, engine, { pid: s.pid, _fdx: 1 });
+  assert.deepEqual(back.reply._fdx, { seq: 0, fail: 'packets lost' });
+});
+
+test('SessionStore: a packet larger than maxBufferedBytes is not kept; the option is checked', () => {
+  const store = new SessionStore(resolveRecoveryOptions({ maxBufferedBytes: 100 })!);
+  try {
+    const all = { rooms: new Set<string>(), except: new Set<string>() };
+    const encoded = store.record({ type: PacketType.EVENT, nsp: '/', data: ['small'] }, all, 0);
+    assert.match(encoded[0], /^2\["small","[^"]+"\]$/, 'the encoding, offset included, for the adapter to send');
+    assert.equal(store.bufferedBytes, Buffer.byteLength(encoded[0]));
+    store.record({ type: PacketType.EVENT, nsp: '/', data: ['big', 'é'.repeat(60)] }, all, 0);
+    assert.equal(store.bufferedPackets, 0);
+    assert.equal(store.bufferedBytes, 0);
+    assert.throws(() => resolveRecoveryOptions({ maxBufferedBytes: 0 }), /maxBufferedBytes/);
+  } finally {
+    store.close();
+  }
+});
+
+test('SessionStore: at most 10,000 expired pids are remembered, the oldest forgotten first', () => {
+  const store = new SessionStore(resolveRecoveryOptions({ maxDisconnectionDuration: 1000 })!);
+  try {
+    for (let i = 0; i <= 10_000; i++) store.persist({ sid: `s${i}`, pid: `p${i}`, rooms: [], data: null }, 0);
+    store.sweep(1000);
+    assert.equal(store.size, 0);
+    assert.deepEqual(store.restore('p0', undefined, 1000), { ok: false, reason: 'unknown session' });
+    assert.deepEqual(store.restore('p1', undefined, 1000), { ok: false, reason: 'expired' });
+    assert.deepEqual(store.restore('p10000', undefined, 1000), { ok: false, reason: 'expired' });
+  } finally {
+    store.close();
+  }
+});
+
+test('skipMiddlewares false: the connection closing while the middlewares run drops the socket (rooms left), the session kept', () => {
+  const { io, engine } = make({ connectionStateRecovery: { skipMiddlewares: false } });
+  const { e, s } = join(io, engine, { _fdx: 1 });
+  void s.join('r');
+  e.drop('transport close');
+  let hang = true;
+  io.use((socket: Socket, nextFn: (err?: Error) => void) => {
+    void socket.join('by the middleware');
+    if (!hang) nextFn();
+  });
+  const stuck = engine.connect();
+  stuck.receive(`0${JSON.stringify({ pid: s.pid, _fdx: 1 })}`);
+  assert.equal(io.sockets._recovering.size, 1);
+  stuck.drop('transport close');
+  assert.equal(io.sockets._recovering.size, 0);
+  assert.equal(io.sockets.adapter.rooms.has('by the middleware'), false);
+  assert.equal(io.sockets.adapter.sessions!.size, 1, 'the session is kept for another try');
+
+  const fresh = engine.connect();
+  fresh.receive('0{}');
+  fresh.drop('transport close');
+  assert.equal(io.sockets.adapter.rooms.has('by the middleware'), false, 'a new socket stuck in the middlewares leaves its rooms too');
+
+  hang = false;
+  const back = join(io, engine, { pid: s.pid, _fdx: 1 });
+  assert.equal(back.s.recovered, true);
+  assert.ok(back.s.rooms.has('r'));
+});
+
+test('skipMiddlewares false: a recovering socket holds at most maxBufferedPackets packets; one more closes its connection', () => {
+  const { io, engine } = make({ connectionStateRecovery: { skipMiddlewares: false, maxBufferedPackets: 3 } });
+  const { e, s } = join(io, engine, { _fdx: 1 });
+  e.drop('transport close');
+  let hang = true;
+  io.use((_socket: Socket, nextFn: (err?: Error) => void) => {
+    if (!hang) nextFn();
+  });
+  const stuck = engine.connect();
+  stuck.receive(`0${JSON.stringify({ pid: s.pid, _fdx: 1 })}`);
+  for (let n = 0; n < 3; n++) io.emit('news', n);
+  assert.equal(stuck.readyState, 'open', 'three packets are held');
+  io.emit('news', 3);
+  assert.equal(stuck.readyState, 'closed');
+  assert.deepEqual(stuck.take(), []);
+  assert.equal(io.sockets._recovering.size, 0);
+  hang = false;
+  // the session is kept, but the store (3 packets too) no longer has the first of the four
+  const back = join(io, engine, { pid: s.pid, _fdx: 1 });
+  assert.deepEqual(back.reply._fdx, { seq: 0, fail: 'packets lost' });
+});
+
+test("'recovery_failed' is our client's local event: it cannot emit it; the server may (as in socket.io)", () => {
+  const { io, engine } = make();
+  const { s } = join(io, engine);
+  s.emit('recovery_failed', 'expired', []); // socket.io's reserved names do not include it
+  const c = ioClient('http://127.0.0.1:1', { autoConnect: false });
+  assert.throws(() => c.emit('recovery_failed'), /reserved event name/);
+  assert.equal(new Decoder().add('2["recovery_failed","expired",[]]').kind, 'packet');
+});
+
+test('recovery on: a single-target emit is written unshared; a broadcast that can reach several sockets, shared', () => {
+  const { io, engine } = make();
+  const a = join(io, engine);
+  const b = join(io, engine);
+  const shared: (boolean | undefined)[] = [];
+  const client = a.s.client;
+  const write = client.writeEncoded.bind(client);
+  client.writeEncoded = (encoded, compress, isShared) => {
+    shared.push(isShared);
+    write(encoded, compress, isShared);
+  };
+  a.s.emit('one');
+  io.to(a.s.id).emit('one too');
+  io.emit('all');
+  void a.s.join('r');
+  void b.s.join('r');
+  io.to('r').emit('room');
+  assert.deepEqual(shared, [false, false, true, true]);
 });

@@ -255,6 +255,31 @@ describe('our client <-> our server: the lossless extension', () => {
     assert.equal(handled, 1);
   });
 
+  test('acks kept for a recovery fail when no reconnection will come: reconnection off, the Manager closed, before or after the drop', async () => {
+    const { io, client, dropAll } = await startServer('fullduplex', { connectionStateRecovery: {} });
+    io.on('connection', (sock: ServerSocket) => sock.on('never', () => {})); // never replies
+    const lost = /socket has been disconnected/;
+
+    const off = await client('/', { transports: ['websocket'] }); // reconnection: false
+    assert.equal(off.isLossless, true);
+    const first = off.emitWithAck('never');
+    dropAll();
+    await assert.rejects(within(first, 'the error of the ack (reconnection off)'), lost);
+
+    const closed = await client('/', { transports: ['websocket'], ...RECONNECT });
+    const second = closed.emitWithAck('never');
+    closed.io.disconnect();
+    await assert.rejects(within(second, 'the error of the ack (Manager closed)'), lost);
+
+    const waiting = await client('/', { transports: ['websocket'], ...RECONNECT, reconnectionDelay: 60_000, reconnectionDelayMax: 60_000 });
+    const third = waiting.emitWithAck('never');
+    const down = next(waiting, 'disconnect');
+    dropAll();
+    await down;
+    waiting.io.disconnect(); // during the backoff: no 'close' comes any more
+    await assert.rejects(within(third, 'the error of the ack (Manager closed while waiting)'), lost);
+  });
+
   test("after the window, the client hears 'recovery_failed' with the reason and the unconfirmed emits", async () => {
     const window = 100;
     const { io, client, dropAll } = await startServer('fullduplex', { connectionStateRecovery: { maxDisconnectionDuration: window } });

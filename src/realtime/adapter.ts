@@ -39,8 +39,11 @@ export interface BroadcastOptions {
 /** What the adapter needs of a socket. */
 export interface AdapterSocket {
   readonly id: SocketId;
-  /** Writes an already encoded packet (the same array for every target of a broadcast). */
-  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags): void;
+  /**
+   * Writes an already encoded packet (the same array for every target of a broadcast). `shared`
+   * (default true): other sockets get the same array, so their frames can be built once for all.
+   */
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared?: boolean): void;
   /** Registers the handler of the ACK carrying `id` (broadcast with ack). */
   _registerAck(id: number, ack: (...args: unknown[]) => void): void;
   join(rooms: Room | Room[]): Promise<void> | void;
@@ -164,14 +167,15 @@ export class Adapter extends Emitter {
    * Sends a packet to every matching socket: encoded once, the same parts written to each. With
    * recovery on, a replayable packet is recorded first (which appends its offset to the data):
    * an EVENT without ack that is not volatile (socket.io's rule), or an ACK, which only the
-   * lossless extension broadcasts (a reply to the sender's own room).
+   * lossless extension broadcasts (a reply to the sender's own room); the store encodes it.
    */
   broadcast(packet: Packet, opts: BroadcastOptions): void {
     const flags = opts.flags ?? {};
     const replayable = (packet.type === PacketType.EVENT && packet.id === undefined && !flags.volatile) || packet.type === PacketType.ACK;
-    if (replayable) this.sessions?.record(packet, opts);
-    const encoded = encode(packet);
-    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags), true);
+    const store = replayable ? this.sessions : undefined;
+    const encoded = store ? store.record(packet, opts) : encode(packet);
+    const shared = this.fansOut(opts);
+    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags, shared), true);
   }
 
   /**
@@ -187,11 +191,12 @@ export class Adapter extends Emitter {
     const flags = opts.flags ?? {};
     packet.id = this.nsp._nextAckId();
     const encoded = encode(packet);
+    const shared = this.fansOut(opts);
     let count = 0;
     this.apply(opts, (socket) => {
       count++;
       socket._registerAck(packet.id!, ack);
-      socket._sendEncoded(encoded, flags);
+      socket._sendEncoded(encoded, flags, shared);
     });
     clientCountCallback(count);
   }
@@ -267,6 +272,13 @@ export class Adapter extends Emitter {
       }
       if (pending) for (const [id, socket] of pending) if (!except.has(id)) fn(socket);
     }
+  }
+
+  /** Whether a broadcast to `opts` may reach several sockets: not when it targets one room of at most one member (`socket.emit` with recovery on). */
+  private fansOut(opts: BroadcastOptions): boolean {
+    if (opts.rooms.size !== 1) return true;
+    const [room] = opts.rooms;
+    return (this.rooms.get(room!)?.size ?? 0) > 1;
   }
 
   private computeExcept(rooms: Set<Room> | undefined): Set<SocketId> {

@@ -36,6 +36,8 @@ export class Connection {
   /** Connected sockets by namespace name. */
   readonly nsps = new Map<string, Socket>();
   closed = false;
+  /** @internal Sockets whose namespace middlewares run (see Namespace): abandoned if the connection closes first. */
+  readonly _admitting = new Set<Socket>();
   private readonly pending = new Set<string>();
   private readonly decoder: Decoder;
   private readonly limiter: RateLimiter | undefined;
@@ -172,6 +174,8 @@ export class Connection {
       this.connectTimer = undefined;
     }
     for (const socket of [...this.nsps.values()]) socket._onclose(reason, description);
+    for (const socket of this._admitting) socket._abandon();
+    this._admitting.clear();
     this.decoder.destroy();
     this.server._connections.delete(this);
   }

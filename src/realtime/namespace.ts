@@ -164,13 +164,16 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
       if (this.recovery?.skipMiddlewares) return this.connect(socket, done);
       this._recovering.set(socket.id, socket);
     }
+    // a middleware may never call next: the connection abandons the socket when it closes
+    client._admitting.add(socket);
     const fns = this.parent ? [...this.parent._fns, ...this._fns] : this._fns.slice();
     runChain(fns, socket, (err?: Error & { data?: unknown }) => {
-      this._recovering.delete(socket.id);
+      client._admitting.delete(socket);
       if (client.closed) {
         socket._abandon();
         return done(undefined);
       }
+      this._recovering.delete(socket.id);
       if (err) {
         socket._refuse(err);
         return done(undefined);

@@ -58,10 +58,21 @@ export function isBinary(value: unknown): value is ArrayBuffer | ArrayBufferView
 
 const MAX_DEPTH = 1000;
 
-/** Whether `value` holds a binary value anywhere (arrays, plain objects, toJSON results). */
+/**
+ * Throws a TypeError on a Blob (or File): its bytes can only be read asynchronously, and JSON
+ * would send it as `{}`. Both walks of the data (hasBinary, deconstruct) call it.
+ */
+function refuseBlob(value: object): void {
+  if (typeof Blob !== 'undefined' && value instanceof Blob) {
+    throw new TypeError('cannot send a Blob or File: send Blob data as an ArrayBuffer: await blob.arrayBuffer()');
+  }
+}
+
+/** Whether `value` holds a binary value anywhere (arrays, plain objects, toJSON results); throws on a Blob. */
 export function hasBinary(value: unknown, depth = 0): boolean {
   if (value === null || typeof value !== 'object') return false;
   if (isBinary(value)) return true;
+  refuseBlob(value);
   if (depth > MAX_DEPTH) return false; // a cycle or absurd nesting: JSON.stringify reports it
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) if (hasBinary(value[i], depth + 1)) return true;
@@ -82,6 +93,7 @@ function deconstruct(value: unknown, buffers: BinaryData[], depth: number): unkn
     buffers.push(toBinary(value));
     return { _placeholder: true, num: buffers.length - 1 };
   }
+  refuseBlob(value);
   if (depth > MAX_DEPTH) return value;
   if (Array.isArray(value)) return value.map((v) => deconstruct(v, buffers, depth + 1));
   const toJSON = (value as { toJSON?: unknown }).toJSON;
@@ -96,7 +108,7 @@ function deconstruct(value: unknown, buffers: BinaryData[], depth: number): unkn
 /**
  * Encodes a packet. EVENT / ACK packets whose data holds binary values become BINARY_EVENT /
  * BINARY_ACK with attachments. Throws (a programming error of the caller) on an invalid namespace
- * or id, or data JSON cannot encode (a cycle, a BigInt).
+ * or id, data JSON cannot encode (a cycle, a BigInt), or EVENT / ACK data holding a Blob.
  */
 export function encode(packet: Packet): EncodedPacket {
   let { type } = packet;

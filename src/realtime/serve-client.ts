@@ -59,43 +59,63 @@ function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
 
-function send(req: IncomingMessage, res: ServerResponse, dir: URL, name: string): void {
-  load(new URL(FILES.get(name)!, dir)).then(
-    ({ body, etag }) => {
-      const headers = { ETag: etag, 'Cache-Control': 'public, max-age=0' };
-      if (etagMatches(req.headers['if-none-match'], etag)) {
-        res.writeHead(304, headers).end();
-        return;
-      }
-      const type = name.endsWith('.map') ? 'application/json' : 'application/javascript';
-      res.writeHead(200, { ...headers, 'Content-Type': `${type}; charset=utf-8`, 'Content-Length': body.length });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    },
-    (err: NodeJS.ErrnoException) => {
-      const missing = err.code === 'ENOENT';
-      const text = missing
-        ? `${name}: the fullduplex browser client is not built; run \`npm run build\` (it writes ${fileURLToPath(dir)})\n`
-        : `${name}: cannot read the fullduplex browser client (${err.code ?? err.message})\n`;
-      res.writeHead(missing ? 404 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-      res.end(text);
-    },
-  );
+/**
+ * Answers with the bundle file. A listener added to the server after attachServeClient() (an
+ * app's 404, say) is called at once and may answer first: then nothing is written here. A bundle
+ * that is not built goes on to `next` (the app's own listeners), or, with none, gets a 404
+ * saying how to build it.
+ */
+function send(req: IncomingMessage, res: ServerResponse, dir: URL, name: string, next: (() => void) | null): void {
+  load(new URL(FILES.get(name)!, dir))
+    .then(
+      ({ body, etag }) => {
+        if (res.headersSent || res.writableEnded) return;
+        const headers = { ETag: etag, 'Cache-Control': 'public, max-age=0' };
+        if (etagMatches(req.headers['if-none-match'], etag)) {
+          res.writeHead(304, headers).end();
+          return;
+        }
+        const type = name.endsWith('.map') ? 'application/json' : 'application/javascript';
+        res.writeHead(200, { ...headers, 'Content-Type': `${type}; charset=utf-8`, 'Content-Length': body.length });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (err: NodeJS.ErrnoException) => {
+        const missing = err.code === 'ENOENT';
+        if (missing && next !== null) {
+          // Out of this chain, so that the app's own errors are not swallowed by the catch below.
+          queueMicrotask(next);
+          return;
+        }
+        if (res.headersSent || res.writableEnded) return;
+        const text = missing
+          ? `${name}: the fullduplex browser client is not built; run \`npm run build\` (it writes ${fileURLToPath(dir)})\n`
+          : `${name}: cannot read the fullduplex browser client (${err.code ?? err.message})\n`;
+        res.writeHead(missing ? 404 : 500, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
+      },
+    )
+    // Nothing may escape as an unhandled rejection (it would end the process): drop the response.
+    .catch(() => res.destroy());
 }
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * Puts the bundles in front of the server's current 'request' listeners: GET and HEAD requests
- * for `<path>/<bundle name>` are answered here, all others go on to those listeners. Call it
- * before the Engine.IO server attaches: that one passes on every request not for `<path>`
- * itself. `dir` (a URL ending in '/') is where the bundles are read from.
+ * for `<path>/<bundle name>` are answered here, all others go on to those listeners, as do
+ * requests for a bundle that is not built (so an app can serve its own). Call it before the
+ * Engine.IO server attaches: that one passes on every request not for `<path>` itself. `dir`
+ * (a URL ending in '/') is where the bundles are read from.
  */
 export function attachServeClient(server: HttpServer | HttpsServer, path: string, dir: URL = BUNDLE_DIR): void {
   const previous = server.listeners('request') as RequestListener[];
   server.removeAllListeners('request');
+  const passOn = (req: IncomingMessage, res: ServerResponse): void => {
+    for (const listener of previous) listener.call(server, req, res);
+  };
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const name = req.method === 'GET' || req.method === 'HEAD' ? bundleName(req.url, path) : undefined;
-    if (name !== undefined) send(req, res, dir, name);
-    else for (const listener of previous) listener.call(server, req, res);
+    if (name === undefined) passOn(req, res);
+    else send(req, res, dir, name, previous.length > 0 ? () => passOn(req, res) : null);
   });
 }

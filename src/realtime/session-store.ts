@@ -4,7 +4,8 @@
  * the default adapter keeps it in together with the packets sent meanwhile.
  *
  * The store is bounded: a session lives `maxDisconnectionDuration` after its disconnection, a
- * packet as long after it was sent, and at most `maxBufferedPackets` packets are kept. One sweep
+ * packet as long after it was sent, at most `maxBufferedPackets` packets of `maxBufferedBytes`
+ * bytes encoded in all are kept, and at most EXPIRED_MAX expired pids are remembered. One sweep
  * timer per store (unref'd) drops what expired; lookups check expiry themselves, so the timer only
  * frees memory. Offsets are `<store prefix>.<counter in base 36>`: the prefix (random per store)
  * makes an offset of another process or namespace unknown here, the counter finds the packet in O(1).
@@ -12,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BroadcastOptions, Room, SocketId } from './adapter.js';
 import type { RecoveryFailureReason } from './lossless.js';
-import type { Packet } from './parser.js';
+import { encode, type EncodedPacket, type Packet } from './parser.js';
 
 export interface RecoveryOptions {
   /** How long a disconnected session, and a sent packet, is kept, in ms (default 120000). */
@@ -21,6 +22,8 @@ export interface RecoveryOptions {
   skipMiddlewares?: boolean;
   /** Most packets kept for replay per namespace (default 10000; ours, socket.io has no such bound). */
   maxBufferedPackets?: number;
+  /** Most bytes (of the encoded packets) kept for replay per namespace (default 16 MiB; ours too). */
+  maxBufferedBytes?: number;
 }
 
 export type ResolvedRecoveryOptions = Readonly<Required<RecoveryOptions>>;
@@ -29,6 +32,7 @@ export const DEFAULT_RECOVERY: ResolvedRecoveryOptions = Object.freeze({
   maxDisconnectionDuration: 2 * 60 * 1000,
   skipMiddlewares: true,
   maxBufferedPackets: 10000,
+  maxBufferedBytes: 16 * 1024 * 1024,
 });
 
 /** The `connectionStateRecovery` server option with its defaults, checked; undefined when off. */
@@ -40,6 +44,9 @@ export function resolveRecoveryOptions(options: RecoveryOptions | undefined): Re
   }
   if (!Number.isSafeInteger(o.maxBufferedPackets) || o.maxBufferedPackets < 1) {
     throw new RangeError(`connectionStateRecovery.maxBufferedPackets must be a positive integer, got ${o.maxBufferedPackets}`);
+  }
+  if (!Number.isSafeInteger(o.maxBufferedBytes) || o.maxBufferedBytes < 1) {
+    throw new RangeError(`connectionStateRecovery.maxBufferedBytes must be a positive integer, got ${o.maxBufferedBytes}`);
   }
   return Object.freeze(o);
 }
@@ -64,8 +71,17 @@ export interface RestoredSession extends PersistedSession {
 
 export type RestoreResult = { ok: true; session: RestoredSession } | { ok: false; reason: Exclude<RecoveryFailureReason, 'not recovered'> };
 
-/** How many windows the pid of an expired session is remembered (a pid and a number each). */
+/** How many windows the pid of an expired session is remembered (a pid and a number each)... */
 const EXPIRED_KEPT = 10;
+/** ...and how many such pids at most (the oldest are forgotten first: they answer 'unknown session'). */
+const EXPIRED_MAX = 10_000;
+
+/** The bytes an encoded packet takes on the wire (its text part as UTF-8, then its attachments). */
+export function encodedSize(encoded: EncodedPacket): number {
+  let size = 0;
+  for (const part of encoded) size += typeof part === 'string' ? Buffer.byteLength(part) : part.byteLength;
+  return size;
+}
 
 interface Held {
   session: PersistedSession;
@@ -77,13 +93,15 @@ interface Recorded {
   rooms: ReadonlySet<Room>;
   except: ReadonlySet<Room>;
   at: number;
+  /** Its encodedSize. */
+  size: number;
 }
 
 /** The in-memory session store of one adapter (one namespace). */
 export class SessionStore {
   /** Sessions by pid, oldest disconnection first. */
   private readonly sessions = new Map<string, Held>();
-  /** Pids of sessions that expired, with when, so a late client hears 'expired' (for EXPIRED_KEPT windows). */
+  /** Pids of sessions that expired, with when, so a late client hears 'expired' (for EXPIRED_KEPT windows, EXPIRED_MAX at most), oldest first. */
   private readonly expired = new Map<string, number>();
   private readonly prefix = randomBytes(6).toString('base64url');
   /** Recorded packets, oldest first, from `head` on; packet `i` (from head) has counter `first + i`. */
@@ -91,6 +109,8 @@ export class SessionStore {
   private head = 0;
   private first = 0;
   private next = 0;
+  /** The sum of the sizes of the packets held. */
+  private bytes = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly options: ResolvedRecoveryOptions) {}
@@ -103,6 +123,11 @@ export class SessionStore {
   /** Packets held now. */
   get bufferedPackets(): number {
     return this.packets.length - this.head;
+  }
+
+  /** Bytes of the packets held now (their encodedSize). */
+  get bufferedBytes(): number {
+    return this.bytes;
   }
 
   /** The offset of the last packet recorded (a client connecting now has missed nothing before it). */
@@ -141,15 +166,22 @@ export class SessionStore {
 
   /**
    * Records a packet for replay: its data gets the new offset as last element (a new array, so
-   * the parent of dynamic namespaces can hand the same data to several adapters).
+   * the parent of dynamic namespaces can hand the same data to several adapters). Returns the
+   * packet encoded (the adapter sends that): its size counts against `maxBufferedBytes`, and the
+   * oldest packets are dropped to stay within both bounds.
    */
-  record(packet: Packet, opts: BroadcastOptions, now = Date.now()): void {
+  record(packet: Packet, opts: BroadcastOptions, now = Date.now()): EncodedPacket {
     const offset = this.offsetOf(this.next++);
     packet.data = [...(packet.data as unknown[]), offset];
-    this.packets.push({ packet, rooms: opts.rooms, except: opts.except ?? new Set(), at: now });
-    if (this.bufferedPackets > this.options.maxBufferedPackets) this.dropPackets(1);
+    const encoded = encode(packet);
+    const size = encodedSize(encoded);
+    this.packets.push({ packet, rooms: opts.rooms, except: opts.except ?? new Set(), at: now, size });
+    this.bytes += size;
+    // ends at the latest with nothing held (a packet larger than maxBufferedBytes is not kept)
+    while (this.bufferedPackets > this.options.maxBufferedPackets || this.bytes > this.options.maxBufferedBytes) this.dropPackets(1);
     this.dropExpiredPackets(now);
     this.startSweeping();
+    return encoded;
   }
 
   /** Drops expired sessions and packets (the sweep timer calls it; lookups do too). */
@@ -159,6 +191,7 @@ export class SessionStore {
       if (held.at + max > now) break;
       this.sessions.delete(pid);
       this.expired.set(pid, held.at + max);
+      if (this.expired.size > EXPIRED_MAX) this.expired.delete(this.expired.keys().next().value!);
     }
     for (const [pid, at] of this.expired) {
       if (at + max * EXPIRED_KEPT > now) break;
@@ -189,6 +222,7 @@ export class SessionStore {
   }
 
   private dropPackets(n: number): void {
+    for (let i = this.head; i < this.head + n; i++) this.bytes -= this.packets[i]!.size;
     this.packets.fill(undefined, this.head, this.head + n);
     this.head += n;
     this.first += n;

@@ -25,7 +25,7 @@ import { runChain } from './middleware.js';
 import type { Namespace } from './namespace.js';
 import { CONTROL_EVENT, EXTENSION_KEY, EXTENSION_VERSION, isSeq, type ExtensionReply, type RecoveryFailureReason } from './lossless.js';
 import { encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
-import type { PersistedSession, RestoreResult } from './session-store.js';
+import { encodedSize, type PersistedSession, type RestoreResult } from './session-store.js';
 
 export interface Handshake {
   headers: IncomingHttpHeaders;
@@ -137,6 +137,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   /** Recovered: the packets missed, sent after the CONNECT reply; then those broadcast meanwhile. */
   private missed: Packet[] = [];
   private held: [EncodedPacket, BroadcastFlags][] = [];
+  private heldBytes = 0;
   /** Lossless: the last client sequence number processed, and the pending confirmation. */
   private lastSeq = 0;
   private confirmTimer: ReturnType<typeof setImmediate> | undefined;
@@ -352,12 +353,19 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     }
     this.sendPacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data }, {});
     for (const packet of this.missed.splice(0)) this.client.writeEncoded(encode({ ...packet, nsp: this.nsp.name }));
-    for (const [encoded, flags] of this.held.splice(0)) this._sendEncoded(encoded, flags);
+    for (const [encoded, flags] of this.held.splice(0)) this._sendEncoded(encoded, flags, false);
   }
 
-  /** @internal The connection closed before a (recovered) socket was connected: keep its session for another try. */
+  /**
+   * @internal The connection closed before the socket was connected (its namespace middlewares
+   * were running): a recovered one keeps its session for another try. Done once: the connection
+   * abandons it when it closes, the namespace again when the middlewares end.
+   */
   _abandon(): void {
+    if (!this.joinable) return;
     this.joinable = false;
+    if (this.nsp._recovering.get(this.id) === this) this.nsp._recovering.delete(this.id);
+    this.held = [];
     if (this.recovered) this.persist();
     this.nsp.adapter.delAll(this.id);
   }
@@ -415,14 +423,27 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     this.emitReserved('disconnect', reason, description);
   }
 
-  /** @internal Writes an encoded packet (broadcasts share one encoding); held while a recovered socket is not connected yet. */
-  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags): void {
+  /**
+   * @internal Writes an encoded packet (broadcasts share one encoding). A recovered socket whose
+   * middlewares run holds the packets until it is connected, as many as the session store keeps
+   * (`maxBufferedPackets`, `maxBufferedBytes`): one more closes its connection, the session is
+   * kept, and the client's next try is replayed what the store still has (or hears 'packets lost').
+   */
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared = true): void {
     if (!this.connected) {
-      if (this.recovered && this.joinable && !flags.volatile) this.held.push([encoded, flags]);
+      if (!this.recovered || !this.joinable || flags.volatile) return;
+      const size = encodedSize(encoded);
+      const { maxBufferedPackets, maxBufferedBytes } = this.nsp.recovery!;
+      if (this.held.length >= maxBufferedPackets || this.heldBytes + size > maxBufferedBytes) {
+        this.client.close();
+        return;
+      }
+      this.held.push([encoded, flags]);
+      this.heldBytes += size;
       return;
     }
     if (flags.volatile && !this.client.writable) return;
-    this.client.writeEncoded(encoded, flags.compress, true);
+    this.client.writeEncoded(encoded, flags.compress, shared);
   }
 
   /** @internal Registers a broadcast ack handler. */
@@ -476,7 +497,10 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     }
     runChain(this.fns.slice(), args, (err) => {
       if (err) this._onerror(err);
-      else if (this.connected) this.dispatch(args);
+      // lossless: the event's seq is already counted as processed (and maybe confirmed), so it is
+      // dispatched even if the connection dropped meanwhile: on this disconnected Socket, whose
+      // emits and replies go through the adapter and so reach the recovered socket
+      else if (this.connected || this.lossless) this.dispatch(args);
     });
   }
 

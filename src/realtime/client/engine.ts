@@ -11,7 +11,7 @@
  */
 import { Emitter } from '../emitter.js';
 import { toBinary, WebSocket } from '../platform.js';
-import { decodePacket, decodePayload, encodePacket, encodePayload, type Packet } from '../engine/packet.js';
+import { decodePacket, decodePayload, encodePacket, SEPARATOR, type Packet } from '../engine/packet.js';
 
 export type TransportName = 'polling' | 'websocket';
 
@@ -75,6 +75,51 @@ function buildUrl(base: URL, path: string, query: Record<string, string>, ws: bo
 
 let cacheBuster = 0;
 
+/** The length of `s` in UTF-8, as fetch sends it (a lone surrogate becomes U+FFFD: 3 bytes). */
+function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4; // a surrogate pair
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * Encodes packets as polling payloads of at most `maxPayload` bytes each ("Packet encoding" >
+ * "HTTP long-polling"; the server answers a larger POST body with 413 and ends the session), as
+ * engine.io-client does: packets are taken in order while the payload fits. A packet larger
+ * than maxPayload on its own still goes alone, and the server refuses it.
+ */
+function encodePayloads(packets: readonly Packet[], maxPayload: number): string[] {
+  const payloads: string[] = [];
+  let payload = '';
+  let size = 0;
+  for (const packet of packets) {
+    const encoded = encodePacket(packet, false) as string;
+    const bytes = utf8Length(encoded);
+    // Every packet but the first of a payload costs one more byte: the separator before it.
+    if (size > 0 && size + 1 + bytes > maxPayload) {
+      payloads.push(payload);
+      size = 0;
+    }
+    if (size === 0) {
+      payload = encoded;
+      size = bytes;
+    } else {
+      payload += SEPARATOR + encoded;
+      size += 1 + bytes;
+    }
+  }
+  if (size > 0) payloads.push(payload);
+  return payloads;
+}
+
 /** HTTP long-polling: a GET loop reads payloads, one POST at a time writes them. */
 class PollingTransport implements ClientTransport {
   readonly name = 'polling' as const;
@@ -86,8 +131,15 @@ class PollingTransport implements ClientTransport {
   private _onPaused: (() => void) | null = null;
   /** Aborts the waiting poll (POSTs are left to finish). */
   private readonly _abort = new AbortController();
-  /** Settles once the current POST is done. */
+  /** Settles once the current POSTs are done. */
   private _lastWrite: Promise<unknown> = Promise.resolve();
+  /** The handshake's maxPayload: the most bytes one POST body may carry. */
+  maxPayload = Infinity;
+  /**
+   * How long close() waits for its CLOSE POST: the handshake's pingTimeout, the time the server
+   * itself gives a peer to answer ("Protocol" > "Heartbeat").
+   */
+  closeTimeout = 20_000;
 
   constructor(
     private readonly url: () => string,
@@ -156,15 +208,18 @@ class PollingTransport implements ClientTransport {
       );
   }
 
-  private post(packets: Packet[]): Promise<void> {
-    return fetch(this.requestUrl(), {
-      method: 'POST',
-      body: encodePayload(packets),
-      headers: { 'content-type': 'text/plain;charset=UTF-8', ...this.headers },
-    }).then(async (res) => {
+  /** POSTs the packets, one payload within maxPayload at a time. */
+  private async post(packets: Packet[], signal?: AbortSignal): Promise<void> {
+    for (const body of encodePayloads(packets, this.maxPayload)) {
+      const res = await fetch(this.requestUrl(), {
+        method: 'POST',
+        body,
+        headers: { 'content-type': 'text/plain;charset=UTF-8', ...this.headers },
+        signal: signal ?? null,
+      });
       const text = await res.text();
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
-    });
+    }
   }
 
   /** Stops polling; `done` runs once no request is in flight (for the upgrade). */
@@ -187,11 +242,16 @@ class PollingTransport implements ClientTransport {
     if (notify && !this._paused) {
       // Tell the server after the current POST (best effort), and only then drop the waiting
       // poll: a poll cut first ends the session at once, and the CLOSE would meet an unknown sid.
+      // A server that does not answer within closeTimeout gets the poll and the CLOSE cut.
       const last = [...pending, { type: 'close' } as Packet];
+      const timer = setTimeout(() => this._abort.abort(), this.closeTimeout);
       void this._lastWrite
-        .then(() => this.post(last))
+        .then(() => this.post(last, this._abort.signal))
         .catch(() => {})
-        .finally(() => this._abort.abort());
+        .finally(() => {
+          clearTimeout(timer);
+          this._abort.abort();
+        });
     } else this._abort.abort();
   }
 }
@@ -357,6 +417,10 @@ export class EngineClient extends Emitter {
     }
     this._handshake = hs;
     this.id = hs.sid;
+    if (this._transport instanceof PollingTransport) {
+      if (typeof hs.maxPayload === 'number' && hs.maxPayload > 0) this._transport.maxPayload = hs.maxPayload;
+      this._transport.closeTimeout = hs.pingTimeout;
+    }
     this.readyState = 'open';
     this.resetPingTimer();
     this.emitReserved('open');

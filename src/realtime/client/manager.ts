@@ -192,8 +192,15 @@ export class Manager extends Emitter {
     this._close();
   }
 
+  /** @internal Whether the connection is opened again once it closes (reconnection on, not stopped). */
+  get _willReconnect(): boolean {
+    return this.opts.reconnection && !this._skipReconnect;
+  }
+
   /** @internal */
   _close(): void {
+    // not open: no 'close' reaches the Sockets, and the acks they kept for a reconnection (lossless) now wait for nothing
+    if (this._readyState !== 'open') for (const socket of this.nsps.values()) socket._clearAcks();
     this._skipReconnect = true;
     this._reconnecting = false;
     if (this._reconnectTimer !== null) clearTimeout(this._reconnectTimer);

@@ -18,8 +18,11 @@
  */
 import { AnyEmitter } from '../any-emitter.js';
 import { CONTROL_EVENT, EXTENSION_KEY, EXTENSION_VERSION, type ExtensionReply, type RecoveryFailureReason } from '../lossless.js';
-import { PacketType, RESERVED_EVENTS, type Packet } from '../parser.js';
+import { hasBinary, PacketType, RESERVED_EVENTS, type Packet } from '../parser.js';
 import { _sub as sub, type Manager } from './manager.js';
+
+/** The local event of a failed recovery; a server event of that name is not passed on. */
+const RECOVERY_FAILED = 'recovery_failed';
 
 export interface SocketOptions {
   /** CONNECT payload: an object, or a function that calls back with one (called on every connect). */
@@ -150,7 +153,7 @@ export class Socket extends AnyEmitter {
       }),
       sub(io, 'close', (reason: DisconnectReason, description?: unknown) => this.onclose(reason, description)),
       // the Manager gave up: the acks kept for a recovery (lossless) will not be answered
-      sub(io, 'reconnect_failed', () => this.clearAcks()),
+      sub(io, 'reconnect_failed', () => this._clearAcks()),
     ];
   }
 
@@ -168,7 +171,7 @@ export class Socket extends AnyEmitter {
 
   /** Sends `ev` with `args`; a function as the last argument gets the server's acknowledgement. */
   emit(ev: string, ...args: unknown[]): this {
-    if (RESERVED_EVENTS.has(ev)) throw new Error(`"${ev}" is a reserved event name`);
+    if (RESERVED_EVENTS.has(ev) || ev === RECOVERY_FAILED) throw new Error(`"${ev}" is a reserved event name`);
     const flags = this.flags;
     this.flags = {};
     if (this.retries > 0 && !flags.volatile) {
@@ -184,7 +187,10 @@ export class Socket extends AnyEmitter {
       packet.id = id;
     }
     if (this.connected && this.io.engine?.readyState === 'open') this.sendEvent(packet);
-    else if (!flags.volatile) this.sendBuffer.push(packet);
+    else if (!flags.volatile) {
+      hasBinary(data); // a Blob throws here, in emit(), not later when the buffer is flushed
+      this.sendBuffer.push(packet);
+    }
     return this;
   }
 
@@ -233,6 +239,7 @@ export class Socket extends AnyEmitter {
   private enqueue(ev: string, args: unknown[], flags: Flags): void {
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
     const packet: Packet = { type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...args], id: this.ids++ };
+    hasBinary(packet.data); // a Blob throws here, in emit(), not later when the queue is drained
     const entry: Queued = { packet, ack, timeout: flags.timeout ?? this.ackTimeout, tries: 0, pending: false, onReply: () => {} };
     entry.onReply = Object.assign((err: Error | null, ...reply: unknown[]) => (err ? this.tryFailed(entry, err) : this.settle(entry, null, reply)), {
       withError: true,
@@ -361,6 +368,8 @@ export class Socket extends AnyEmitter {
   private onevent(packet: Packet): void {
     const args = (packet.data as unknown[]).slice();
     if (this.lossless && args[0] === CONTROL_EVENT) return this.confirm(args[1]);
+    // our local event: a server's event of that name (socket.io allows it) is not passed on as one
+    if (args[0] === RECOVERY_FAILED) return;
     if (packet.id !== undefined) args.push(this.ack(packet.id));
     if (this.connected) this.emitEvent(args);
     else this.receiveBuffer.push(args);
@@ -411,7 +420,7 @@ export class Socket extends AnyEmitter {
     if (!(this.recovered && this.lossless)) {
       if (!this.recovered) this.lastOffset = undefined;
       unconfirmed = this.forgetUnconfirmed();
-      this.clearAcks(); // still disconnected: a failed try of the queue is sent again below, once
+      this._clearAcks(); // still disconnected: a failed try of the queue is sent again below, once
     }
     this.connected = true;
     if (this.recovered && this.lossless) {
@@ -419,7 +428,7 @@ export class Socket extends AnyEmitter {
       this.confirm(reply!.seq);
       for (const { seq, packet } of this.unconfirmed) this.packet(withSeq(packet, seq));
     }
-    if (asked !== undefined && !this.recovered) this.emitReserved('recovery_failed', reply?.fail ?? 'not recovered', unconfirmed);
+    if (asked !== undefined && !this.recovered) this.emitReserved(RECOVERY_FAILED, reply?.fail ?? 'not recovered', unconfirmed);
     for (const args of this.receiveBuffer.splice(0)) this.emitEvent(args);
     for (const p of this.sendBuffer.splice(0)) this.sendEvent(p);
     this.drainQueue(!(this.recovered && this.lossless));
@@ -442,13 +451,14 @@ export class Socket extends AnyEmitter {
     const wasConnected = this.connected;
     this.connected = false;
     this.id = undefined;
-    // lossless with a session to come back to: the replies will be replayed, the acks wait
-    if (!(this.lossless && this.pid !== undefined)) this.clearAcks();
+    // lossless with a session the Manager will come back to: the replies will be replayed, the acks
+    // wait; otherwise they fail now (also with `reconnection: false` or after `io.disconnect()`)
+    if (!(this.lossless && this.pid !== undefined && this.io._willReconnect)) this._clearAcks();
     if (wasConnected) this.emitReserved('disconnect', reason, description);
   }
 
-  /** Acks of packets already sent will never come: the ones with an error callback hear of it. */
-  private clearAcks(): void {
+  /** @internal Acks of packets already sent will never come: the ones with an error callback hear of it. */
+  _clearAcks(): void {
     for (const [id, ack] of [...this.acks]) {
       if (this.sendBuffer.some((p) => p.id === id)) continue;
       this.acks.delete(id);
@@ -477,7 +487,7 @@ export class Socket extends AnyEmitter {
     this.endSession();
     this.destroy();
     if (wasConnected) this.onclose('io client disconnect');
-    else this.clearAcks(); // kept for a recovery that will not be asked for now
+    else this._clearAcks(); // kept for a recovery that will not be asked for now
     return this;
   }
 

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export type OriginCallback = (origin: string | undefined, cb: (err: Error | null, allow?: boolean) => void) => void;
 
 export interface CorsOptions {
-  origin?: string | string[] | boolean | OriginCallback;
+  /** As in the `cors` package: a fixed origin, allowed origins (strings and RegExps), `true` (any), or a function. */
+  origin?: string | RegExp | Array<string | RegExp> | boolean | OriginCallback;
   credentials?: boolean;
   methods?: string | string[];
   allowedHeaders?: string | string[];
@@ -86,8 +87,10 @@ function decideOrigin(
   if (origin === undefined || origin === '*') done('*', false);
   else if (typeof origin === 'string') done(origin, true);
   else if (typeof origin === 'boolean') done(origin && requestOrigin ? requestOrigin : false, origin);
-  else if (Array.isArray(origin)) done(requestOrigin !== undefined && origin.includes(requestOrigin) ? requestOrigin : false, true);
-  else {
+  else if (Array.isArray(origin) || origin instanceof RegExp) {
+    const allowed = requestOrigin !== undefined && (Array.isArray(origin) ? origin : [origin]).some((o) => originMatches(o, requestOrigin));
+    done(allowed ? requestOrigin : false, true);
+  } else {
     let called = false;
     const decide = (err: unknown, allow?: boolean): void => {
       if (called) return;
@@ -105,16 +108,29 @@ function decideOrigin(
   }
 }
 
+/** The `cors` package's test of one allowed origin: a string matches exactly, a RegExp by test(). */
+function originMatches(allowed: string | RegExp, requestOrigin: string): boolean {
+  return typeof allowed === 'string' ? allowed === requestOrigin : allowed.test(requestOrigin);
+}
+
 /**
  * Whether a WebSocket handshake may proceed, given its Origin. CORS does not apply to
  * WebSocket (RFC 6455 section 10.2 leaves the Origin check to the server), so without this a
  * page on any site could open a connection with the user's cookies (cross-site WebSocket
  * hijacking; socket.io's CVE-2020-28481 class). A request without Origin (not a browser) or
  * from the server's own host passes; another origin passes only if `cors` allows it.
+ *
+ * The server's own host is the Host header, or, behind a reverse proxy that rewrites Host
+ * (nginx's default `proxy_set_header Host $proxy_host`), any X-Forwarded-Host value or
+ * Forwarded `host=` (RFC 7239 section 5.3). Trusting those keeps the protection: a page can
+ * set no header at all on a WebSocket handshake (the browser's WebSocket API takes only a URL
+ * and subprotocols), so a cross-site page's handshake carries the Host it connected to, which
+ * a proxy copies into these headers, and the page's own Origin; and a client that can forge
+ * headers can forge Origin too, so the check never stopped it.
  */
 export function websocketOriginAllowed(options: CorsOptions | null, req: IncomingMessage, cb: (allowed: boolean) => void): void {
   const requestOrigin = req.headers.origin;
-  if (requestOrigin === undefined || sameHost(requestOrigin, req.headers.host)) {
+  if (requestOrigin === undefined || ownHosts(req).some((host) => sameHost(requestOrigin, host))) {
     cb(true);
     return;
   }
@@ -125,10 +141,39 @@ export function websocketOriginAllowed(options: CorsOptions | null, req: Incomin
   decideOrigin(options, requestOrigin, (allowed) => cb(allowed === '*' || allowed === requestOrigin), () => cb(false));
 }
 
-function sameHost(origin: string, host: string | undefined): boolean {
-  if (host === undefined) return false;
+/** The names the client used for this server: Host, X-Forwarded-Host values, Forwarded `host=` values. */
+function ownHosts(req: IncomingMessage): string[] {
+  const hosts: string[] = [];
+  if (req.headers.host !== undefined) hosts.push(req.headers.host);
+  // Node joins repeated X-Forwarded-Host and Forwarded headers with ", ".
+  const xfh = req.headers['x-forwarded-host'];
+  if (typeof xfh === 'string') hosts.push(...xfh.split(',').map((h) => h.trim()));
+  const forwarded = req.headers.forwarded;
+  if (typeof forwarded === 'string') hosts.push(...forwardedHosts(forwarded));
+  return hosts;
+}
+
+/**
+ * RFC 7239 section 4: `Forwarded: for=192.0.2.43;host=example.com, for=...`, each value a token
+ * or a quoted-string. The pairs are read in order, a quoted value whole, so a `host=` inside
+ * another parameter's quoted value is not taken.
+ */
+const FORWARDED_PAIR = /([!#$%&'*+.^_`|~\w-]+)=("(?:[^"\\]|\\.)*"|[^;,"]*)/g;
+
+function forwardedHosts(header: string): string[] {
+  const hosts: string[] = [];
+  for (const [, name, value] of header.matchAll(FORWARDED_PAIR)) {
+    if (name!.toLowerCase() !== 'host') continue;
+    hosts.push(value!.startsWith('"') ? value!.slice(1, -1).replace(/\\(.)/g, '$1') : value!);
+  }
+  return hosts;
+}
+
+/** Whether `origin` names `host` (a Host header value; the port may be left out when it is the scheme's default). */
+function sameHost(origin: string, host: string): boolean {
   try {
-    return new URL(origin).host === host.toLowerCase();
+    const url = new URL(origin);
+    return new URL(`${url.protocol}//${host}`).host === url.host;
   } catch {
     return false;
   }
