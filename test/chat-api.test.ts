@@ -7,10 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, test } from 'node:test';
-import { startChatApp, type ChatApp } from '../src/demo/app.js';
+import { CHAT_MAX_BUFFERED, startChatApp, type ChatApp } from '../src/demo/app.js';
 import type { ChatMessage } from '../src/demo/chat-log.js';
-import { MAX_JOINED, MAX_TEXT, TYPING_INTERVAL_MS } from '../src/demo/chat-rules.js';
+import { JOIN_BURST, JOIN_REFILL_MS, MAX_JOINED, MAX_ROOMS, MAX_TEXT, TYPING_INTERVAL_MS } from '../src/demo/chat-rules.js';
 import { io, type Socket } from '../src/realtime/client/index.js';
+import type { Socket as ServerSocket } from '../src/realtime/index.js';
 import { within } from './fixtures/harness.js';
 
 let app: ChatApp;
@@ -130,7 +131,8 @@ test('connecting needs a valid nickname and a session token; a nickname is held 
 test('join and leave: the reply lists who is in the room, and everyone there hears of changes', async () => {
   const alice = await member('alice');
   assert.deepEqual(alice.join['members'], ['alice']);
-  assert.equal(alice.join['epoch'], app.chat.epoch);
+  assert.equal(alice.join['epoch'], app.chat.logs.find('lobby')!.epoch, "the room log's epoch");
+  assert.ok((alice.join['epoch'] as string).startsWith(app.chat.epoch), "under the server's");
   assert.deepEqual(alice.join['messages'], []);
   const presence = new Received<{ room: string; members: string[]; online: number }>(alice.socket, 'presence');
 
@@ -173,7 +175,7 @@ test('messages get ids 1, 2, 3 per room, reach everyone in that room only, and c
   assert.deepEqual((fresh['messages'] as ChatMessage[]).map((m) => m.text), ['one', 'two', 'three']);
   assert.equal(fresh['lastId'], 3);
   assert.equal(fresh['gap'], false);
-  const missed = await ask(dave, 'join', { room: 'history', epoch: app.chat.epoch, after: 2 });
+  const missed = await ask(dave, 'join', { room: 'history', epoch: fresh['epoch'], after: 2 });
   assert.deepEqual((missed['messages'] as ChatMessage[]).map((m) => m.id), [3], 'only what came after the id it has');
   const otherEpoch = await ask(dave, 'join', { room: 'history', epoch: 'an-older-server', after: 2 });
   assert.deepEqual((otherEpoch['messages'] as ChatMessage[]).map((m) => m.id), [1, 2, 3], 'ids of another server start are not trusted');
@@ -264,4 +266,130 @@ test('a client past the limits is cut off (a flood, an oversized packet); the ot
   await say(alice.socket, 'after the storm', 'limits');
   await bobGot.until("alice's message", (l) => l.some((x) => x.text === 'after the storm'));
   assert.deepEqual(bobGot.list.map((x) => x.text), ['after the storm']);
+});
+
+/** Resolves once `pred()` holds, checking every 10 ms (bounded by `within`). */
+async function until(pred: () => boolean, what: string): Promise<void> {
+  const poll = async (): Promise<void> => {
+    while (!pred()) await new Promise((r) => setTimeout(r, 10));
+  };
+  await within(poll(), what);
+}
+
+/** The server-side socket of `nick` (the newest). */
+function serverSocket(nick: string): ServerSocket | undefined {
+  return [...app.io.sockets.sockets.values()].filter((s) => (s.data as { nick: string }).nick === nick).at(-1);
+}
+
+test('a room forgotten while empty comes back under a new epoch, so its new ids are not taken for old ones', async () => {
+  const alice = await member('alice', 'forgotten');
+  for (const text of ['one', 'two', 'three']) await say(alice.socket, text, 'forgotten');
+  const old = alice.join['epoch'] as string;
+  assert.deepEqual(await ask(alice.socket, 'leave', { room: 'forgotten' }), { ok: true });
+  for (let i = 0; i < MAX_ROOMS; i++) app.chat.logs.open(`idle-${i}`); // other rooms push the empty one out
+  assert.equal(app.chat.logs.find('forgotten'), undefined, 'the server forgot the room');
+
+  const back = await ask(alice.socket, 'join', { room: 'forgotten', epoch: old, after: 3 });
+  assert.equal(back.ok, true, back.error);
+  assert.notEqual(back['epoch'], old, 'a new epoch: the client knows to drop what it had');
+  assert.equal(back['lastId'], 0);
+  assert.equal(await say(alice.socket, 'first of the new log', 'forgotten'), 1);
+  const again = await ask(alice.socket, 'join', { room: 'forgotten', epoch: back['epoch'], after: 0 });
+  assert.deepEqual((again['messages'] as ChatMessage[]).map((m) => [m.id, m.text]), [[1, 'first of the new log']]);
+});
+
+test('a recovered client whose room was forgotten meanwhile is taken out of it and told; the server stays up', async () => {
+  const a = client('alice');
+  await connected(a);
+  assert.equal((await ask(a, 'join', { room: 'x' })).ok, true);
+  await say(a, 'before the cut', 'x');
+  const left = new Received<{ room: string; reason: string }>(a, 'left');
+
+  // the TCP connection is cut: the server keeps the session, room x is empty
+  const before = serverSocket('alice')!;
+  const cut = within(new Promise((resolve) => before.once('disconnect', resolve)), "the server to see alice's connection cut");
+  before.request.socket.destroy();
+  assert.equal(await cut, 'transport close');
+
+  // others fill every room slot the server has: x is forgotten, and no room can be made
+  const fillers: Socket[] = [];
+  for (let f = 0; f * MAX_JOINED < MAX_ROOMS; f++) {
+    const { socket } = await member(`filler${f}`, `f${f}-0`);
+    for (let r = 1; r < MAX_JOINED; r++) assert.equal((await ask(socket, 'join', { room: `f${f}-${r}` })).ok, true);
+    fillers.push(socket);
+  }
+  assert.equal(app.chat.logs.find('x'), undefined, 'the server forgot x');
+
+  const back = within(new Promise((resolve) => a.once('connect', resolve)), 'alice to reconnect');
+  a.connect();
+  await back;
+  assert.equal(a.recovered, true, 'the session was recovered (rooms and all)');
+  const [notice] = await left.until("the 'left' notice", (l) => l.length > 0);
+  assert.equal(notice!.room, 'x');
+  assert.match(notice!.reason, /no longer keeps/);
+  assert.equal(serverSocket('alice')!.rooms.has('room:x'), false);
+
+  const send = await ask(a, 'send', { room: 'x', text: 'hello?', cid: 'cid-after-recovery' });
+  assert.equal(send.ok, false);
+  assert.match(send.error!, /join "x" before sending/);
+  assert.match((await ask(a, 'join', { room: 'x' })).error!, /as many rooms as it can/);
+  assert.equal(await say(fillers[0]!, 'the others go on', 'f0-0'), 1, 'and the server is up');
+
+  assert.equal((await ask(fillers[0]!, 'leave', { room: 'f0-1' })).ok, true);
+  const rejoined = await ask(a, 'join', { room: 'x' });
+  assert.equal(rejoined.ok, true, rejoined.error);
+  assert.equal(rejoined['lastId'], 0, 'x starts again (under a new epoch)');
+  assert.equal(await say(a, 'x again', 'x'), 1);
+});
+
+test('a handler that throws answers with an error; the process and the connection go on', async () => {
+  const alice = await member('alice', 'robust');
+  const realOpen = app.chat.logs.open;
+  app.chat.logs.open = () => {
+    throw new Error('a bug in the chat (thrown on purpose by the test)');
+  };
+  try {
+    const reply = await ask(alice.socket, 'join', { room: 'elsewhere' });
+    assert.equal(reply.ok, false);
+    assert.match(reply.error!, /the server could not do that \(join\)/);
+  } finally {
+    app.chat.logs.open = realOpen;
+  }
+  assert.equal(alice.socket.connected, true);
+  assert.equal(await say(alice.socket, 'still here', 'robust'), 1);
+  assert.equal((await ask(alice.socket, 'join', { room: 'elsewhere' })).ok, true);
+});
+
+test('joins are throttled per socket: a burst of them, then one per JOIN_REFILL_MS', async () => {
+  const start = Date.now();
+  const alice = await member('alice', 'burst');
+  const replies = await Promise.all(Array.from({ length: 2 * JOIN_BURST }, () => ask(alice.socket, 'join', { room: 'burst' })));
+  const refills = Math.floor((Date.now() - start) / JOIN_REFILL_MS);
+  const accepted = replies.filter((r) => r.ok).length + 1; // and member()'s join
+  assert.ok(accepted <= JOIN_BURST + refills, `${accepted} joins accepted, at most ${JOIN_BURST} + ${refills} refilled may be`);
+  for (const r of replies.filter((x) => !x.ok)) assert.match(r.error!, /too many joins/);
+  assert.equal(alice.socket.connected, true, 'refused joins do not cost the connection');
+  const bob = await member('bob', 'burst');
+  assert.equal(bob.join.ok, true, 'the throttle is per socket');
+  assert.equal(await say(alice.socket, 'sending is not throttled by it', 'burst'), 1);
+});
+
+test(`a client that does not read is cut off once more than ${CHAT_MAX_BUFFERED} bytes wait for it`, async () => {
+  // an Engine.IO polling session that never polls again: whatever is sent to it stays queued on the server
+  const base = `${url}/socket.io/?EIO=4&transport=polling`;
+  const open = await within(fetch(base).then((r) => r.text()), 'the polling handshake');
+  const sid = (JSON.parse(open.slice(1)) as { sid: string }).sid;
+  const connect = await within(
+    fetch(`${base}&sid=${sid}`, { method: 'POST', body: `40${JSON.stringify({ nick: 'sink', token: newToken() })}` }),
+    'the CONNECT',
+  );
+  assert.equal(connect.status, 200);
+  await connect.text();
+  await until(() => serverSocket('sink') !== undefined, 'the sink to connect');
+  const sink = serverSocket('sink')!;
+  const gone = within(new Promise((resolve) => sink.once('disconnect', resolve)), 'the sink to be cut off');
+
+  const chunk = 'x'.repeat(64 * 1024);
+  for (let sent = 0; sent <= CHAT_MAX_BUFFERED; sent += chunk.length) sink.emit('message', chunk);
+  assert.equal(await gone, 'transport error');
 });

@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startChatApp, type ChatApp } from '../src/demo/app.js';
+import { MAX_ROOMS } from '../src/demo/chat-rules.js';
 import type { ServerOptions } from '../src/realtime/index.js';
 import { chromiumMissing, chromiumProblem, launchChromium } from './helpers/chromium.js';
 import { ROOT, within } from './fixtures/harness.js';
@@ -235,6 +236,38 @@ function cutTests(pair: Pair, recovery: boolean): void {
     assert.ok(states.indexOf('offline') > 0, `went offline: ${states}`);
     assert.equal(states.at(-1), 'connected', `came back: ${states}`);
     assert.equal(pair.recovered('bob', before), recovery, 'the server restored the session, or not');
+    assert.deepEqual(problems, []);
+  });
+
+  test('a room the server forgot while the page was away starts again: its new ids are not taken for old ones', TEST_OPTS, async (t) => {
+    if (chromiumMissing(t)) return;
+    const { app, bob, bobContext } = pair;
+    await bob.fill('#join-room', 'forgetful', WAIT);
+    await bob.press('#join-room', 'Enter', WAIT);
+    await bob.waitForSelector('.room.active .room-name:text-is("#forgetful")', WAIT);
+    await say(bob, 'first');
+    await say(bob, 'second');
+
+    await bobContext.setOffline(true);
+    await pair.cut('bob');
+    await bob.waitForSelector('#state[data-state="offline"]', WAIT);
+    const emptied = async (): Promise<void> => {
+      while (app.io.sockets.adapter.rooms.has('room:forgetful')) await new Promise((r) => setTimeout(r, 20));
+    };
+    await within(emptied(), 'the server to see #forgetful empty');
+    for (let i = 0; i < MAX_ROOMS; i++) app.chat.logs.open(`idle-${i}`); // other rooms push the empty one out
+    assert.equal(app.chat.logs.find('forgetful'), undefined, 'the server forgot #forgetful');
+
+    await bobContext.setOffline(false);
+    await connectedState(bob);
+    await say(bob, 'after the server forgot the room');
+    const list = await shown(bob);
+    assert.deepEqual(list.map((m) => [m.id, m.text]), [[1, 'after the server forgot the room']]);
+    const notices = await bob.$$eval('ol.list:not([hidden]) li.notice', (els) => els.map((e: any) => e.textContent));
+    assert.deepEqual(notices, ['The server started this room anew: earlier messages are gone.']);
+
+    await bob.click('.room.active .room-leave', WAIT);
+    await bob.waitForSelector('.room.active .room-name:text-is("#lobby")', WAIT);
     assert.deepEqual(problems, []);
   });
 }

@@ -124,3 +124,20 @@ test('the room set is bounded: the least recently used idle room goes first, occ
   assert.equal(logs.open('e'), undefined, 'every kept room is occupied');
   assert.equal(logs.count, 3);
 });
+
+test('each room log has its own epoch: a room forgotten and opened again is told apart; find() never creates', () => {
+  const logs = new RoomLogs(2, 10, () => false, 'srv');
+  assert.equal(logs.find('a'), undefined);
+  assert.equal(logs.count, 0, 'find() created nothing');
+  const first = logs.open('a')!;
+  add(first, 'k1');
+  assert.equal(logs.find('a'), first);
+  logs.open('b');
+  logs.open('c'); // a (idle, least recently used) goes
+  assert.equal(logs.find('a'), undefined);
+  const again = logs.open('a')!;
+  assert.equal(again.lastId, 0, 'ids start again');
+  assert.notEqual(again.epoch, first.epoch, 'under another epoch');
+  assert.ok(first.epoch.startsWith('srv') && again.epoch.startsWith('srv'));
+  assert.equal(new Set([first, logs.find('c'), again].map((l) => l!.epoch)).size, 3, 'every log its own');
+});

@@ -10,13 +10,26 @@ import { attachChat, type Chat } from './chat-server.js';
 import { pageHandler } from './page-files.js';
 
 /**
+ * Most bytes queued for one client: 2 MiB. The most a page asks for at once is a join per room
+ * after a reconnect: MAX_JOINED (10) replies of up to HISTORY_SIZE (100) messages, ~60 KB each
+ * for latin text (~0.6 MB in all), more for emoji. A polling client gets them in one response, so
+ * 1 MiB would leave little headroom for a real page after a server restart; 2 MiB still bounds a
+ * client that never reads 32 times tighter than the library's default.
+ */
+export const CHAT_MAX_BUFFERED = 2 * 1024 * 1024;
+
+/**
  * Server options of the chat: small packets (a message is at most 500 characters), quick
  * dead-peer detection, and connection state recovery (a client back within two minutes gets its
  * rooms and the packets it missed; the nickname check runs again, as someone may have taken the
  * nickname meanwhile). The chat does not rely on recovery: its clients also ask for what they missed.
+ *
+ * A client that does not read (or poll) can make the server queue at most CHAT_MAX_BUFFERED bytes
+ * for it; then its session ends with 'transport error' (the library's default is 64 MiB).
  */
 export const CHAT_SERVER_OPTIONS: ServerOptions = {
   maxHttpBufferSize: 16 * 1024,
+  maxBufferedAmount: CHAT_MAX_BUFFERED,
   pingInterval: 10_000,
   pingTimeout: 5_000,
   connectionStateRecovery: { maxDisconnectionDuration: 2 * 60_000, skipMiddlewares: false },

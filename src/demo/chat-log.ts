@@ -1,7 +1,8 @@
 /**
  * The chat's memory: per room, the last messages under ids that only grow (1, 2, 3, ...), so a
  * client that knows the last id it has shown can ask for exactly what it missed; and a bounded
- * set of such rooms.
+ * set of such rooms. A room whose log was forgotten starts again at id 1 under a new log, so each
+ * log has its own `epoch`: ids are only comparable under the same epoch.
  */
 
 /** A stored message, as clients receive it. */
@@ -34,6 +35,8 @@ export class RoomLog {
   constructor(
     readonly room: string,
     private readonly size: number,
+    /** Names this log among all logs the room had (a new log of the room restarts the ids). */
+    readonly epoch = '',
   ) {}
 
   /**
@@ -62,30 +65,45 @@ export class RoomLog {
   }
 }
 
-/** At most `maxRooms` RoomLogs; a new room pushes out the least recently used idle one. */
+/**
+ * At most `maxRooms` RoomLogs; a new room pushes out the least recently used idle one. Each log
+ * created gets the epoch `<epoch>.<n>` (n counting the logs created), so a room forgotten and
+ * opened again is told apart from its earlier log.
+ */
 export class RoomLogs {
   /** In order of last use, oldest first. */
   private readonly logs = new Map<string, RoomLog>();
+  private created = 0;
 
   constructor(
     private readonly maxRooms: number,
     private readonly size: number,
     /** Whether someone is in the room (such a room is never dropped). */
     private readonly occupied: (room: string) => boolean,
+    /** Prefix of the logs' epochs (the chat uses one random per server start). */
+    private readonly epoch = '',
   ) {}
 
   get count(): number {
     return this.logs.size;
   }
 
+  /** The room's log if it is kept (never creates one); like open(), this counts as a use. */
+  find(room: string): RoomLog | undefined {
+    const log = this.logs.get(room);
+    if (log) {
+      this.logs.delete(room);
+      this.logs.set(room, log);
+    }
+    return log;
+  }
+
   /** The room's log, created if needed; undefined when every kept room is occupied. */
   open(room: string): RoomLog | undefined {
-    let log = this.logs.get(room);
-    if (log) this.logs.delete(room);
-    else {
-      if (this.logs.size >= this.maxRooms && !this.dropIdle()) return undefined;
-      log = new RoomLog(room, this.size);
-    }
+    const kept = this.find(room);
+    if (kept) return kept;
+    if (this.logs.size >= this.maxRooms && !this.dropIdle()) return undefined;
+    const log = new RoomLog(room, this.size, `${this.epoch}.${++this.created}`);
     this.logs.set(room, log);
     return log;
   }

@@ -16,6 +16,15 @@ export const HISTORY_SIZE = 100;
 export const MAX_JOINED = 10;
 /** Rooms the server keeps a history for; the least recently used empty one is forgotten first. */
 export const MAX_ROOMS = 200;
+/**
+ * Joins one socket may make in a burst, then one more per JOIN_REFILL_MS (a token bucket). A join
+ * of ~60 bytes answers with up to HISTORY_SIZE messages (~60 KB), so joins are what a client
+ * could use to make the server queue much for it; the burst still lets a page rejoin all of its
+ * MAX_JOINED rooms after a reconnect, twice.
+ */
+export const JOIN_BURST = 2 * MAX_JOINED;
+/** See JOIN_BURST. */
+export const JOIN_REFILL_MS = 1000;
 /** Least time between two "is typing" notices one socket sends to one room, in ms. */
 export const TYPING_INTERVAL_MS = 1000;
 /** The room a new client starts in. */

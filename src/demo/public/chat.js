@@ -4,9 +4,12 @@
  *
  * No message is lost or shown twice: each room's messages carry ids that grow by one; the page
  * keeps the ids it shows, places each message by its id, ignores one it already shows, and on
- * every (re)connect joins its rooms again asking for what came after the last id it has. What the
- * user sends waits in an outbox, is sent one at a time with an acknowledgement and sent again
- * (same message id, stored once by the server) until the server has it.
+ * every (re)connect joins its rooms again asking for what came after the last id it has. Ids are
+ * only compared under the room's epoch: when a join answers with another one (the server
+ * restarted, or forgot the room while it was empty), what the page shows of the room is
+ * replaced. What the user sends waits in an outbox, is sent one at a time with an
+ * acknowledgement and sent again (same message id, stored once by the server) until the server
+ * has it.
  */
 (function () {
   'use strict';
@@ -113,6 +116,7 @@
     socket.on('message', (m) => addMessage(m, true));
     socket.on('presence', (p) => setMembers(rooms.get(p.room), p.members, p.online));
     socket.on('typing', onTyping);
+    socket.on('left', onLeft);
     showState();
   }
 
@@ -197,11 +201,13 @@
         return;
       }
       if (res.epoch !== room.epoch) {
-        // first join, or the server restarted (ids start again): what is shown is replaced
+        // first join, or ids start again (the server restarted or forgot the room): what is shown is replaced
+        const again = room.epoch !== '';
         for (const li of room.list.querySelectorAll('li:not(.pending)')) li.remove();
         room.ids.clear();
         room.lastId = 0;
         room.floor = 0;
+        if (again) addNotice(room, 'The server started this room anew: earlier messages are gone.');
       } else if (res.gap) {
         addNotice(room, 'Some messages you missed are no longer kept.');
       }
@@ -209,6 +215,18 @@
       for (const m of res.messages) addMessage(m, false);
       setMembers(room, res.members, res.online);
     });
+  }
+
+  /**
+   * The server took us out of a room (on a recovered connection, for a room it forgot meanwhile).
+   * The join sent on 'connect' is on its way and answers after this: it brings the room back under
+   * a new epoch, or says why not.
+   */
+  function onLeft(l) {
+    const room = rooms.get(l.room);
+    if (!room) return;
+    setMembers(room, [], 0);
+    addNotice(room, `You were taken out of #${room.name}: ${l.reason}.`);
   }
 
   function leaveRoom(name) {
