@@ -2,11 +2,13 @@
  * Connection state recovery and the lossless extension on the wire, over a fake Engine.IO server
  * (no network): the CONNECT payloads, offsets appended to recorded packets, sequence numbers,
  * confirmations, duplicates, the failure reasons, an async adapter, the middlewares of a recovery;
- * the SessionStore's bounds with an explicit clock; reserved names and unshared single-target writes.
+ * the SessionStore's bounds with an explicit clock; quiet clients recovering in a busy namespace
+ * (only the packets sent to them after the drop must be kept); an empty child namespace kept for its
+ * sessions; reserved names and unshared single-target writes.
  */
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
-import { Adapter, Server, type Socket } from '../src/realtime/index.js';
+import { Adapter, Server, type ParentNamespace, type Socket } from '../src/realtime/index.js';
 import { SessionStore, resolveRecoveryOptions, type PersistedSession } from '../src/realtime/session-store.js';
 import { Decoder, PacketType } from '../src/realtime/parser.js';
 import { io as ioClient } from '../src/realtime/client/index.js';
@@ -346,6 +348,159 @@ test('skipMiddlewares false: a recovering socket holds at most maxBufferedPacket
   // the session is kept, but the store (3 packets too) no longer has the first of the four
   const back = join(io, engine, { pid: s.pid, _fdx: 1 });
   assert.deepEqual(back.reply._fdx, { seq: 0, fail: 'packets lost' });
+});
+
+/** The recorded EVENTs written to `e` since the last take, as [event, ...args] (their offset taken off). */
+function replayed(e: FakeEngineSocket): unknown[][] {
+  return e.take().map((m) => (JSON.parse(m.toString().slice(1)) as unknown[]).slice(0, -1));
+}
+
+/** The offset at the end of the last recorded EVENT written to `e` (what a client keeps), clearing the record. */
+function lastOffset(e: FakeEngineSocket): string {
+  return JSON.parse(e.take().at(-1)!.toString().slice(1)).at(-1) as string;
+}
+
+test('recovery: a socket in a quiet room recovers while 20,000 packets go to other rooms; it gets only what was sent to it after the drop, in order, once', () => {
+  const { io, engine } = make(); // maxBufferedPackets: 10,000
+  const quiet = join(io, engine);
+  const busy = join(io, engine);
+  void quiet.s.join('quiet');
+  void busy.s.join('busy');
+  io.to('quiet').emit('q', 0);
+  quiet.s.emit('direct', 0);
+  const offset = lastOffset(quiet.e);
+  for (let n = 0; n < 20_000; n++) io.to('busy').emit('b', n);
+  quiet.e.drop('transport close');
+  io.to('quiet').emit('q', 1);
+  quiet.s.emit('direct', 1); // the old Socket: recorded, written to no one
+  for (let n = 0; n < 5_000; n++) io.to('busy').emit('b', n);
+  io.emit('all', 2);
+  busy.e.take();
+  assert.equal(io.sockets.adapter.sessions!.bufferedPackets, 10_000, 'the packets the client saw are long gone');
+
+  const back = join(io, engine, { pid: quiet.s.pid, offset, _fdx: 1 });
+  assert.equal(back.s.recovered, true);
+  assert.deepEqual(back.reply._fdx, { seq: 0 });
+  assert.deepEqual(replayed(back.e), [
+    ['q', 1],
+    ['direct', 1],
+    ['all', 2],
+  ]);
+});
+
+test('recovery: a client that never received a recorded packet recovers in a busy namespace', () => {
+  const { io, engine } = make();
+  const idle = join(io, engine, { _fdx: 1 });
+  const busy = join(io, engine);
+  for (let n = 0; n < 20_000; n++) io.except(idle.s.id).emit('b', n);
+  idle.e.drop('ping timeout');
+  io.to(idle.s.id).emit('after', 1);
+  busy.e.take();
+  const back = join(io, engine, { pid: idle.s.pid, _fdx: 1 }); // no offset: the session's start
+  assert.equal(back.s.recovered, true);
+  assert.deepEqual(back.reply._fdx, { seq: 0 });
+  assert.deepEqual(replayed(back.e), [['after', 1]]);
+});
+
+test('recovery: a packet for the client that was evicted still makes it fail with "packets lost"', () => {
+  const { io, engine } = make();
+  // written before the drop, not received (the client names the offset before it), then evicted
+  const missed = join(io, engine, { _fdx: 1 });
+  missed.s.emit('seen', 0);
+  const offset = lastOffset(missed.e);
+  missed.s.emit('lost in transit', 1);
+  for (let n = 0; n < 10_000; n++) io.to('busy').emit('b', n);
+  missed.e.drop('transport close');
+  const back = join(io, engine, { pid: missed.s.pid, offset, _fdx: 1 });
+  assert.deepEqual(back.reply._fdx, { seq: 0, fail: 'packets lost' });
+
+  // recorded for it after the drop, then evicted
+  const away = join(io, engine, { _fdx: 1 });
+  away.e.drop('transport close');
+  io.to(away.s.id).emit('missed', 1);
+  for (let n = 0; n < 10_000; n++) io.to('busy').emit('b', n);
+  const late = join(io, engine, { pid: away.s.pid, _fdx: 1 });
+  assert.deepEqual(late.reply._fdx, { seq: 0, fail: 'packets lost' });
+});
+
+test('SessionStore: packets aged out before the disconnection only fail a client that had not seen one written to it', () => {
+  const store = new SessionStore(resolveRecoveryOptions({ maxDisconnectionDuration: 1000 })!);
+  try {
+    const record = (room: string, n: number, at: number): string => {
+      const p = { type: PacketType.EVENT, nsp: '/', data: ['e', n] };
+      store.record(p, { rooms: new Set([room]), except: new Set() }, at);
+      return (p.data as unknown[])[2] as string;
+    };
+    const seen = record('a', 0, 0);
+    const unseen = record('a', 1, 100);
+    record('b', 2, 100);
+    const session = (pid: string, lastSent: string): PersistedSession => ({ sid: pid, pid, rooms: ['a'], data: null, lastSent, disconnectOffset: store.currentOffset });
+    store.persist(session('up to date', seen), 900);
+    store.persist(session('behind', unseen), 900);
+    record('a', 3, 950);
+    record('b', 4, 1500); // drops the packets recorded before 500
+    assert.equal(store.bufferedPackets, 2);
+    const ok = store.restore('up to date', seen, 1500);
+    assert.ok(ok.ok);
+    assert.deepEqual(
+      ok.session.missedPackets.map((p) => (p.data as unknown[])[1]),
+      [3],
+    );
+    assert.deepEqual(store.restore('behind', seen, 1500), { ok: false, reason: 'packets lost' });
+  } finally {
+    store.close();
+  }
+});
+
+test('skipMiddlewares false: packets held for a recovering socket whose connection closes are replayed on the next try, in a busy namespace', () => {
+  const { io, engine } = make({ connectionStateRecovery: { skipMiddlewares: false } });
+  const { e, s } = join(io, engine, { _fdx: 1 });
+  for (let n = 0; n < 10_001; n++) io.to('busy').emit('b', n); // the session's start is evicted
+  e.drop('transport close');
+  let hang = true;
+  io.use((_socket: Socket, nextFn: (err?: Error) => void) => {
+    if (!hang) nextFn();
+  });
+  const stuck = engine.connect();
+  stuck.receive(`0${JSON.stringify({ pid: s.pid, _fdx: 1 })}`);
+  io.emit('news', 1); // held, never written
+  stuck.drop('transport close');
+  hang = false;
+  const back = join(io, engine, { pid: s.pid, _fdx: 1 });
+  assert.equal(back.s.recovered, true);
+  assert.deepEqual(replayed(back.e), [['news', 1]]);
+});
+
+test('cleanupEmptyChildNamespaces: a child whose last socket may come back is kept until the sweep expires its session', () => {
+  const { io, engine } = make({ connectionStateRecovery: { maxDisconnectionDuration: 1000 }, cleanupEmptyChildNamespaces: true });
+  const parent = io.of(/^\/dyn-\d+$/) as ParentNamespace;
+  const connect = (auth: object): { e: FakeEngineSocket; s: Socket } => {
+    let s: Socket | undefined;
+    parent.once('connection', (socket: Socket) => (s = socket));
+    const e = engine.connect();
+    e.receive(`0/dyn-1,${JSON.stringify(auth)}`);
+    assert.ok(s, 'connected synchronously');
+    e.sent.shift(); // the CONNECT reply
+    return { e, s: s! };
+  };
+  const first = connect({});
+  const child = first.s.nsp;
+  void first.s.join('r');
+  first.e.drop('transport close');
+  assert.equal(io._nsps.get('/dyn-1'), child, 'kept: its store holds the session');
+  assert.ok(parent.children.has(child));
+  parent.to('r').emit('news', 1);
+
+  const back = connect({ pid: first.s.pid });
+  assert.equal(back.s.recovered, true);
+  assert.equal(back.s.nsp, child);
+  assert.deepEqual(back.e.take().map(String), [`2/dyn-1,["news",1,"${child.adapter.currentOffset()}"]`]);
+  back.e.drop('transport close');
+  assert.equal(io._nsps.get('/dyn-1'), child);
+
+  child.adapter.sessions!.sweep(Date.now() + 1000);
+  assert.equal(io._nsps.has('/dyn-1'), false, 'removed once the session expired');
+  assert.equal(parent.children.has(child), false);
 });
 
 test("'recovery_failed' is our client's local event: it cannot emit it; the server may (as in socket.io)", () => {

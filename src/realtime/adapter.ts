@@ -42,8 +42,9 @@ export interface AdapterSocket {
   /**
    * Writes an already encoded packet (the same array for every target of a broadcast). `shared`
    * (default true): other sockets get the same array, so their frames can be built once for all.
+   * `offset`: a recorded packet's; the socket keeps the last one written for its session (`lastSent`).
    */
-  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared?: boolean): void;
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared?: boolean, offset?: string): void;
   /** Registers the handler of the ACK carrying `id` (broadcast with ack). */
   _registerAck(id: number, ack: (...args: unknown[]) => void): void;
   join(rooms: Room | Room[]): Promise<void> | void;
@@ -174,8 +175,9 @@ export class Adapter extends Emitter {
     const replayable = (packet.type === PacketType.EVENT && packet.id === undefined && !flags.volatile) || packet.type === PacketType.ACK;
     const store = replayable ? this.sessions : undefined;
     const encoded = store ? store.record(packet, opts) : encode(packet);
+    const offset = store?.currentOffset; // the one just recorded
     const shared = this.fansOut(opts);
-    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags, shared), true);
+    this.apply(opts, (socket) => socket._sendEncoded(encoded, flags, shared, offset), true);
   }
 
   /**

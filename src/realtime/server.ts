@@ -172,9 +172,18 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     step(0);
   }
 
-  /** @internal A dynamic child namespace lost its last socket. */
+  /**
+   * @internal A dynamic child namespace lost its last socket: deleted with `cleanupEmptyChildNamespaces`,
+   * unless its session store still holds sessions, which deleting it would lose (the client comes
+   * back to a new namespace with a new store); then the sweep that expires the last one calls this again.
+   */
   _onEmptyChild(nsp: Namespace): void {
-    if (!this.cleanupEmptyChildNamespaces || !nsp.parent) return;
+    if (!this.cleanupEmptyChildNamespaces || !nsp.parent || nsp.sockets.size > 0) return;
+    const store = nsp.adapter.sessions;
+    if (store !== undefined && store.size > 0) {
+      store.onEmpty = () => this._onEmptyChild(nsp);
+      return;
+    }
     (nsp.parent as ParentNamespace).children.delete(nsp);
     this._nsps.delete(nsp.name);
     void nsp.adapter.close();

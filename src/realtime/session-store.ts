@@ -7,8 +7,14 @@
  * packet as long after it was sent, at most `maxBufferedPackets` packets of `maxBufferedBytes`
  * bytes encoded in all are kept, and at most EXPIRED_MAX expired pids are remembered. One sweep
  * timer per store (unref'd) drops what expired; lookups check expiry themselves, so the timer only
- * frees memory. Offsets are `<store prefix>.<counter in base 36>`: the prefix (random per store)
- * makes an offset of another process or namespace unknown here, the counter finds the packet in O(1).
+ * frees memory (and calls `onEmpty` once the last session expired). Offsets are `<store
+ * prefix>.<counter in base 36>`: the prefix (random per store) makes an offset of another process
+ * or namespace unknown here, the counter finds the packet in O(1).
+ *
+ * A session also keeps the offset of the last recorded packet written to its socket and the
+ * store's offset at its disconnection: a client that has seen every packet written to it only
+ * needs those recorded since, so packets evicted before (for other rooms, or that it has) do not
+ * make its recovery fail (see `restore`; socket.io has no such rule).
  */
 import { randomBytes } from 'node:crypto';
 import type { BroadcastOptions, Room, SocketId } from './adapter.js';
@@ -62,6 +68,10 @@ export interface PersistedSession {
   offset?: string;
   /** Lossless extension: the last client sequence number processed. */
   seq?: number;
+  /** The offset of the last recorded packet written to the socket (none was when undefined). */
+  lastSent?: string;
+  /** The adapter's `currentOffset()` when the socket went away (today's rule alone when undefined). */
+  disconnectOffset?: string;
 }
 
 export interface RestoredSession extends PersistedSession {
@@ -112,6 +122,8 @@ export class SessionStore {
   /** The sum of the sizes of the packets held. */
   private bytes = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** Called when a sweep expired the last session held (the server may then delete an empty child namespace). */
+  onEmpty: (() => void) | undefined;
 
   constructor(private readonly options: ResolvedRecoveryOptions) {}
 
@@ -148,20 +160,22 @@ export class SessionStore {
    * when it goes away again.
    */
   restore(pid: string, offset: string | undefined, now = Date.now()): RestoreResult {
-    this.sweep(now);
+    this.expire(now);
     const held = this.sessions.get(pid);
     if (!held) return { ok: false, reason: this.expired.has(pid) ? 'expired' : 'unknown session' };
     this.sessions.delete(pid);
-    const from = this.counterOf(offset ?? held.session.offset);
-    // the client has seen counter `from`; every later packet must still be here
-    if (from === undefined || from < this.first - 1 || from >= this.next) return { ok: false, reason: 'packets lost' };
-    const rooms = held.session.rooms;
+    const session = held.session;
+    const from = this.counterOf(offset ?? session.offset);
+    if (from === undefined || from >= this.next) return { ok: false, reason: 'packets lost' };
+    const after = this.replayAfter(session, from);
+    // every packet recorded after counter `after` must still be here
+    if (after < this.first - 1) return { ok: false, reason: 'packets lost' };
     const missedPackets: Packet[] = [];
-    for (let i = this.head + (from + 1 - this.first); i < this.packets.length; i++) {
+    for (let i = this.head + (after + 1 - this.first); i < this.packets.length; i++) {
       const r = this.packets[i]!;
-      if (includes(r, rooms)) missedPackets.push(r.packet);
+      if (includes(r, session.rooms)) missedPackets.push(r.packet);
     }
-    return { ok: true, session: { ...held.session, offset: this.offsetOf(from), missedPackets } };
+    return { ok: true, session: { ...session, offset: this.offsetOf(after), missedPackets } };
   }
 
   /**
@@ -184,8 +198,37 @@ export class SessionStore {
     return encoded;
   }
 
-  /** Drops expired sessions and packets (the sweep timer calls it; lookups do too). */
+  /** Drops expired sessions and packets (the sweep timer calls it), then calls `onEmpty` if it expired the last session. */
   sweep(now = Date.now()): void {
+    const held = this.sessions.size;
+    this.expire(now);
+    if (held > 0 && this.sessions.size === 0) this.onEmpty?.();
+  }
+
+  /** Stops the sweep timer (the adapter closes). */
+  close(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /**
+   * The counter after which the client of `session`, which has seen counter `from`, may have
+   * missed packets. If it has seen every recorded packet written to its socket (none was, or
+   * `from` is at or after the last one), it can only miss those recorded since the disconnection
+   * (never before its own offset, so none twice); otherwise, every one after `from`.
+   */
+  private replayAfter(session: PersistedSession, from: number): number {
+    const disconnected = this.counterOf(session.disconnectOffset);
+    if (disconnected === undefined) return from;
+    const lastSent = session.lastSent === undefined ? from : this.counterOf(session.lastSent);
+    return lastSent !== undefined && from >= lastSent ? Math.max(from, disconnected) : from;
+  }
+
+  /**
+   * Drops expired sessions and packets. Lookups call it rather than `sweep`: `onEmpty` must not
+   * delete the namespace while a client is being admitted to it.
+   */
+  private expire(now: number): void {
     const max = this.options.maxDisconnectionDuration;
     for (const [pid, held] of this.sessions) {
       if (held.at + max > now) break;
@@ -199,12 +242,6 @@ export class SessionStore {
     }
     this.dropExpiredPackets(now);
     if (this.sessions.size === 0 && this.expired.size === 0 && this.bufferedPackets === 0) this.close();
-  }
-
-  /** Stops the sweep timer (the adapter closes). */
-  close(): void {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
   }
 
   private startSweeping(): void {

@@ -134,9 +134,15 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   private joinable = true;
   /** Where this session's replay starts when the client names no offset. */
   private startOffset: string | undefined;
-  /** Recovered: the packets missed, sent after the CONNECT reply; then those broadcast meanwhile. */
+  /**
+   * Kept in the session (see SessionStore.restore): the offset of the last recorded packet
+   * written to the client, and the adapter's current offset when the socket went away.
+   */
+  private lastSent: string | undefined;
+  private disconnectOffset: string | undefined;
+  /** Recovered: the packets missed, sent after the CONNECT reply; then those broadcast meanwhile (with their offsets). */
   private missed: Packet[] = [];
-  private held: [EncodedPacket, BroadcastFlags][] = [];
+  private held: [EncodedPacket, BroadcastFlags, string | undefined][] = [];
   private heldBytes = 0;
   /** Lossless: the last client sequence number processed, and the pending confirmation. */
   private lastSeq = 0;
@@ -161,6 +167,8 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
       this.pid = session.pid;
       this.data = session.data as SocketData;
       this.startOffset = session.offset;
+      this.lastSent = session.lastSent;
+      this.disconnectOffset = session.disconnectOffset;
       this.lastSeq = session.seq ?? 0;
       this.missed = session.missedPackets;
       this.recovered = true;
@@ -352,14 +360,19 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
       data[EXTENSION_KEY] = reply;
     }
     this.sendPacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data }, {});
-    for (const packet of this.missed.splice(0)) this.client.writeEncoded(encode({ ...packet, nsp: this.nsp.name }));
-    for (const [encoded, flags] of this.held.splice(0)) this._sendEncoded(encoded, flags, false);
+    for (const packet of this.missed.splice(0)) {
+      this.client.writeEncoded(encode({ ...packet, nsp: this.nsp.name }));
+      const data = packet.data as unknown[];
+      this.lastSent = data[data.length - 1] as string; // a recorded packet's data ends with its offset
+    }
+    for (const [encoded, flags, offset] of this.held.splice(0)) this._sendEncoded(encoded, flags, false, offset);
   }
 
   /**
    * @internal The connection closed before the socket was connected (its namespace middlewares
    * were running): a recovered one keeps its session for another try. Done once: the connection
-   * abandons it when it closes, the namespace again when the middlewares end.
+   * abandons it when it closes, the namespace again when the middlewares end. The session keeps its
+   * disconnection offset: the packets missed or held were not written to the client.
    */
   _abandon(): void {
     if (!this.joinable) return;
@@ -410,7 +423,10 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     this.joinable = false;
     if (this.confirmTimer !== undefined) clearImmediate(this.confirmTimer);
     this.confirmTimer = undefined;
-    if (this.pid !== undefined && RECOVERABLE_REASONS.has(reason)) this.persist();
+    if (this.pid !== undefined && RECOVERABLE_REASONS.has(reason)) {
+      this.disconnectOffset = this.nsp.adapter.currentOffset();
+      this.persist();
+    }
     this.nsp.adapter.delAll(this.id);
     this.nsp._remove(this);
     this.client._remove(this);
@@ -429,7 +445,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
    * (`maxBufferedPackets`, `maxBufferedBytes`): one more closes its connection, the session is
    * kept, and the client's next try is replayed what the store still has (or hears 'packets lost').
    */
-  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared = true): void {
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared = true, offset?: string): void {
     if (!this.connected) {
       if (!this.recovered || !this.joinable || flags.volatile) return;
       const size = encodedSize(encoded);
@@ -438,12 +454,13 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
         this.client.close();
         return;
       }
-      this.held.push([encoded, flags]);
+      this.held.push([encoded, flags, offset]);
       this.heldBytes += size;
       return;
     }
     if (flags.volatile && !this.client.writable) return;
     this.client.writeEncoded(encoded, flags.compress, shared);
+    if (offset !== undefined) this.lastSent = offset;
   }
 
   /** @internal Registers a broadcast ack handler. */
@@ -456,6 +473,8 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     const session: PersistedSession = { sid: this.id, pid: this.pid!, rooms: [...this.rooms], data: this.data };
     if (this.startOffset !== undefined) session.offset = this.startOffset;
     if (this.lossless) session.seq = this.lastSeq;
+    if (this.lastSent !== undefined) session.lastSent = this.lastSent;
+    if (this.disconnectOffset !== undefined) session.disconnectOffset = this.disconnectOffset;
     const done = this.nsp.adapter.persistSession(session);
     if (done instanceof Promise) done.catch(() => {});
   }
