@@ -291,6 +291,26 @@ test('cleanupEmptyChildNamespaces removes a dynamic child once its last socket l
   assert.equal(io._nsps.has('/d-1'), false);
 });
 
+test('maxChildNamespaces: a CONNECT that would create one child too many gets "Invalid namespace"', () => {
+  const { io, engine } = make({ cleanupEmptyChildNamespaces: true, maxChildNamespaces: 2 });
+  const parent = io.of(/^\/d-/) as import('../src/realtime/index.js').ParentNamespace;
+  const e = engine.connect();
+  e.receive('0/d-1,');
+  e.receive('0/d-2,');
+  e.take();
+  e.receive('0/d-3,');
+  assert.deepEqual(e.take().map(String), ['4/d-3,{"message":"Invalid namespace"}']);
+  assert.equal(parent.children.size, 2);
+  const e2 = engine.connect(); // an existing child still takes more sockets
+  e2.receive('0/d-2,');
+  assert.match(String(e2.take()[0]), /^0\/d-2,\{"sid"/);
+  e.receive('1/d-1,'); // d-1 empties and is cleaned up: room for another
+  e.receive('0/d-3,');
+  assert.match(String(e.take()[0]), /^0\/d-3,\{"sid"/);
+  assert.deepEqual([...parent.children].map((c) => c.name).sort(), ['/d-2', '/d-3']);
+  assert.throws(() => new Server({ engine: new FakeEngine(), maxChildNamespaces: -1 }), /maxChildNamespaces must be a non-negative integer/);
+});
+
 test("socket.io's type parameters are accepted (SocketData types socket.data)", () => {
   interface ClientToServer {
     hello: (n: number) => void;

@@ -35,6 +35,12 @@ export interface ServerOptions {
   engine?: EngineServerLike;
   /** Remove a dynamic namespace's child once its last socket has left (default false). */
   cleanupEmptyChildNamespaces?: boolean;
+  /**
+   * Most children a dynamic namespace (`io.of(RegExp | function)`) creates (default 10000): a
+   * CONNECT that would create one more gets CONNECT_ERROR "Invalid namespace". Clients choose the
+   * names, so without a cap they could create namespaces until memory runs out.
+   */
+  maxChildNamespaces?: number;
   /** Connection state recovery (off unless given): see session-store.ts and docs/connection-state-recovery.md. */
   connectionStateRecovery?: RecoveryOptions;
   /** Serve the browser client at `<path>/socket.io.js` on the attached HTTP server (default true; see serve-client.ts). */
@@ -66,6 +72,7 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   readonly _connections = new Set<Connection>();
   private readonly parents: ParentNamespace[] = [];
   private readonly cleanupEmptyChildNamespaces: boolean;
+  private readonly maxChildNamespaces: number;
   private readonly AdapterClass: AdapterConstructor;
   private _serveClient: boolean;
 
@@ -91,8 +98,13 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     }
     this.AdapterClass = options.adapter ?? Adapter;
     this.cleanupEmptyChildNamespaces = options.cleanupEmptyChildNamespaces === true;
+    const maxChildNamespaces = options.maxChildNamespaces ?? 10_000;
+    if (!Number.isSafeInteger(maxChildNamespaces) || maxChildNamespaces < 0) {
+      throw new RangeError(`maxChildNamespaces must be a non-negative integer, got ${maxChildNamespaces}`);
+    }
+    this.maxChildNamespaces = maxChildNamespaces;
     this.connectionStateRecovery = resolveRecoveryOptions(options.connectionStateRecovery);
-    const { engine, adapter: _a, rateLimit: _r, maxAttachments: _m, connectTimeout: _c, cleanupEmptyChildNamespaces: _e, serveClient: _s, connectionStateRecovery: _csr, ...engineOptions } =
+    const { engine, adapter: _a, rateLimit: _r, maxAttachments: _m, connectTimeout: _c, cleanupEmptyChildNamespaces: _e, maxChildNamespaces: _n, serveClient: _s, connectionStateRecovery: _csr, ...engineOptions } =
       options;
     this.engine = (engine as EngineServer | undefined) ?? new EngineServer({ ...(engineOptions as EngineOptions), path: this.path });
     this.engine.on('connection', (conn: EngineSocketLike) => this.onconnection(conn));
@@ -163,6 +175,7 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
         if (!ok) return step(i + 1);
         const known = this._nsps.get(name); // created meanwhile by another connection
         if (known) return cb(known);
+        if (parent.children.size >= this.maxChildNamespaces) return cb(undefined);
         const child = this.of(name);
         child.parent = parent;
         parent.children.add(child);
