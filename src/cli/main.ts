@@ -4,10 +4,12 @@
  *
  *   fullduplex serve --port 8080 --echo
  *   fullduplex connect ws://localhost:8080
+ *   fullduplex check ws://localhost:8080
  */
 import { readFileSync } from 'node:fs';
 import { EXIT_USAGE, oneLine, UsageError } from './args.js';
 import { bench, BENCH_USAGE } from './bench.js';
+import { check, CHECK_USAGE } from './check.js';
 import { connect, CONNECT_USAGE } from './connect.js';
 import { serve, SERVE_USAGE } from './serve.js';
 
@@ -21,6 +23,8 @@ Commands:
             fullduplex connect URL [-H "Name: value"]... [-s protocol]... [--deflate] [-k]
   bench     load a server with the C load generator of bench/ (needs a C compiler)
             fullduplex bench URL [--scenario echo|latency|connect|idle|broadcast] [--conns N]
+  check     RFC 6455 conformance check of an echo server (Autobahn groups 1-7, 9, 10)
+            fullduplex check URL [--case PREFIX[,PREFIX...]] [--timeout S] [-H "Name: value"]...
   help      show this help, or a command's: fullduplex help serve
 
 Options:
@@ -32,6 +36,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => void; usage: string }>
   serve: { run: serve, usage: SERVE_USAGE },
   connect: { run: connect, usage: CONNECT_USAGE },
   bench: { run: bench, usage: BENCH_USAGE },
+  check: { run: check, usage: CHECK_USAGE },
 };
 
 function version(): string {

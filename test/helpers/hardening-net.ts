@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { WebSocket, WebSocketServer } from '../../src/index.ts';
 import type { ServerOptions } from '../../src/node/websocket-server.ts';
 import { acceptFor, RawConnection } from './raw-peer.ts';
+import { headerMap } from '../../src/conformance/handshake.ts';
 
 /** Default bound for one wait; generous because the machine is shared. */
 export const WAIT_MS = 5000;
@@ -143,14 +144,7 @@ function parseAnswer(raw: Buffer): Omit<HttpAnswer, 'closed' | 'elapsedMs' | 'ra
     if (statusLine === '') statusLine = lines[0] ?? '';
     const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
     const status = m ? Number(m[1]) : undefined;
-    const headers = new Map<string, string>();
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
-    }
+    const headers = headerMap(lines.slice(1));
     // A 100 Continue (or other informational response but 101) precedes the real one.
     if (status !== undefined && status >= 100 && status < 200 && status !== 101) {
       offset = end + 4;
