@@ -311,6 +311,71 @@ test('maxChildNamespaces: a CONNECT that would create one child too many gets "I
   assert.throws(() => new Server({ engine: new FakeEngine(), maxChildNamespaces: -1 }), /maxChildNamespaces must be a non-negative integer/);
 });
 
+test('maxChildNamespaces: children created for refused or abandoned CONNECTs are deleted again, so bad-auth clients cannot use up the cap', () => {
+  const { io, engine } = make({ maxChildNamespaces: 2 }); // cleanupEmptyChildNamespaces off (the default)
+  const parent = io.of(/^\/room-\d+$/) as import('../src/realtime/index.js').ParentNamespace;
+  const held: ((err?: Error) => void)[] = [];
+  parent.use((socket: Socket, nextFn: (err?: Error) => void) => {
+    const token = socket.handshake.auth.token;
+    if (token === 'ok') nextFn();
+    else if (token === 'slow') held.push(nextFn);
+    else nextFn(new Error('unauthorized'));
+  });
+  const errors: { req: unknown; nsp: string; message: string }[] = [];
+  parent.on('connection_error', (err: { req: unknown; nsp: string; message: string }) => errors.push(err));
+
+  const bad = engine.connect();
+  for (let i = 1; i <= 5; i++) bad.receive(`0/room-${i},{"token":"bad"}`);
+  assert.deepEqual(
+    bad.take().map(String),
+    [1, 2, 3, 4, 5].map((i) => `4/room-${i},{"message":"unauthorized"}`),
+  );
+  assert.equal(parent.children.size, 0);
+  assert.equal(io._nsps.has('/room-1'), false);
+  // abandoned: the connection closes while a middleware runs (this one never calls next)
+  const gone = engine.connect();
+  gone.receive('0/room-6,{"token":"slow"}');
+  assert.equal(parent.children.size, 1, 'counted while its CONNECT is admitted');
+  gone.drop('transport close');
+  assert.equal(parent.children.size, 0);
+
+  const good = engine.connect();
+  good.receive('0/room-7,{"token":"ok"}');
+  const waiting = engine.connect();
+  waiting.receive('0/room-8,{"token":"slow"}');
+  // refused while another CONNECT to the same child is admitted: the child stays for that one
+  bad.receive('0/room-8,{"token":"bad"}');
+  assert.equal(io._nsps.has('/room-8'), true);
+  held.pop()!();
+  assert.match(String(waiting.take()[0]), /^0\/room-8,\{"sid"/);
+  assert.match(String(good.take()[0]), /^0\/room-7,\{"sid"/);
+
+  // the cap is reached by children that had sockets: refused, and the parent says so
+  good.receive('0/room-9,{"token":"ok"}');
+  assert.deepEqual(good.take().map(String), ['4/room-9,{"message":"Invalid namespace"}']);
+  assert.deepEqual(errors, [{ req: good.request, nsp: '/room-9', message: 'maxChildNamespaces reached' }]);
+  // with cleanup off, a child that had a socket is kept when it empties, or when a CONNECT to it is refused
+  good.receive('1/room-7,');
+  bad.receive('0/room-7,{"token":"bad"}');
+  good.receive('0/room-9,{"token":"ok"}');
+  assert.deepEqual(good.take().map(String), ['4/room-9,{"message":"Invalid namespace"}']);
+  assert.deepEqual([...parent.children].map((c) => c.name).sort(), ['/room-7', '/room-8']);
+});
+
+test('dynamic namespaces: a child created after its connection closed (asynchronous matcher) is deleted again', () => {
+  const { io, engine } = make();
+  let answer: (() => void) | undefined;
+  const parent = io.of((_name: string, _auth: object, nextFn: (err: Error | null, ok: boolean) => void) => {
+    answer = () => nextFn(null, true);
+  }) as import('../src/realtime/index.js').ParentNamespace;
+  const e = engine.connect();
+  e.receive('0/late,');
+  e.drop('transport close');
+  answer!();
+  assert.equal(parent.children.size, 0);
+  assert.equal(io._nsps.has('/late'), false);
+});
+
 test("socket.io's type parameters are accepted (SocketData types socket.data)", () => {
   interface ClientToServer {
     hello: (n: number) => void;

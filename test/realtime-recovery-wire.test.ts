@@ -503,6 +503,77 @@ test('cleanupEmptyChildNamespaces: a child whose last socket may come back is ke
   assert.equal(parent.children.has(child), false);
 });
 
+test('cleanupEmptyChildNamespaces: the sweep does not delete a child while a client is being admitted to it', () => {
+  const { io, engine } = make({ connectionStateRecovery: { maxDisconnectionDuration: 1000 }, cleanupEmptyChildNamespaces: true });
+  const parent = io.of(/^\/dyn-\d+$/) as ParentNamespace;
+  const held: ((err?: Error) => void)[] = [];
+  parent.use((socket: Socket, nextFn: (err?: Error) => void) => {
+    if (socket.handshake.auth.wait) held.push(nextFn);
+    else nextFn();
+  });
+  /** A child whose only socket dropped (its session is kept), and a CONNECT to it held in the middleware. */
+  const childWithAdmission = (name: string) => {
+    const first = engine.connect();
+    first.receive(`0${name},{}`);
+    const child = io._nsps.get(name)!;
+    first.drop('transport close');
+    const late = engine.connect();
+    late.receive(`0${name},{"wait":true}`);
+    child.adapter.sessions!.sweep(Date.now() + 1000); // the session expires while it is admitted
+    assert.equal(io._nsps.get(name), child, 'kept: a client is being admitted');
+    return { child, late };
+  };
+
+  const { child, late } = childWithAdmission('/dyn-1');
+  held.shift()!();
+  assert.match(String(late.take()[0]), /^0\/dyn-1,\{"sid"/);
+  parent.emit('news', 1);
+  assert.deepEqual(late.take().map(String), [`2/dyn-1,["news",1,"${child.adapter.currentOffset()}"]`]);
+  late.receive('1/dyn-1,');
+  assert.equal(io._nsps.has('/dyn-1'), false, 'deleted when the admitted socket leaves');
+  assert.equal(parent.children.has(child), false);
+
+  // an admission that fails after the sweep deletes the child
+  const refused = childWithAdmission('/dyn-2');
+  held.shift()!(new Error('no'));
+  assert.deepEqual(refused.late.take().map(String), ['4/dyn-2,{"message":"no"}']);
+  assert.equal(io._nsps.has('/dyn-2'), false);
+  assert.equal(parent.children.has(refused.child), false);
+});
+
+test('recovery: a recorded packet whose write ends the connection is replayed (lastSent is set before the write)', () => {
+  const { io, engine } = make();
+  const { e, s } = join(io, engine);
+  e.send = () => e.drop('transport error'); // the engine gives up on this write (ours does past maxBufferedAmount)
+  s.emit('last', 1);
+  assert.equal(s.connected, false);
+  const back = join(io, engine, { pid: s.pid }); // no offset: it received no recorded packet
+  assert.equal(back.s.recovered, true);
+  assert.deepEqual(replayed(back.e), [['last', 1]]);
+});
+
+test("recovery: a recorded packet written without its offset makes the session fall back to socket.io's rule; unrecorded writes do not", () => {
+  const { io, engine } = make();
+  const { e, s } = join(io, engine);
+  const packet = { type: PacketType.EVENT, nsp: '/', data: ['direct', 1] };
+  const encoded = io.sockets.adapter.sessions!.record(packet, { rooms: new Set([s.id]), except: new Set() });
+  s._sendEncoded(encoded, {}, false); // an adapter path that does not pass the offset
+  e.take(); // never reaches the client
+  e.drop('transport close');
+  const back = join(io, engine, { pid: s.pid });
+  assert.equal(back.s.recovered, true);
+  assert.deepEqual(replayed(back.e), [['direct', 1]]);
+
+  // volatile and with-ack broadcasts are not recorded: a client that got neither is still up to date
+  const quiet = join(io, engine);
+  io.volatile.emit('tick');
+  io.emit('ask', () => {});
+  quiet.e.take();
+  for (let n = 0; n < 10_001; n++) io.to('busy').emit('b', n);
+  quiet.e.drop('transport close');
+  assert.equal(join(io, engine, { pid: quiet.s.pid }).s.recovered, true);
+});
+
 test("'recovery_failed' is our client's local event: it cannot emit it; the server may (as in socket.io)", () => {
   const { io, engine } = make();
   const { s } = join(io, engine);

@@ -42,9 +42,11 @@ export interface AdapterSocket {
   /**
    * Writes an already encoded packet (the same array for every target of a broadcast). `shared`
    * (default true): other sockets get the same array, so their frames can be built once for all.
-   * `offset`: a recorded packet's; the socket keeps the last one written for its session (`lastSent`).
+   * `offset`: a recorded packet's, or null for a packet that is not recorded; the socket keeps the
+   * last one written for its session (`lastSent`). Left out, the socket cannot tell whether its
+   * client missed a recorded packet, and its session is recovered by socket.io's rule (see SessionStore).
    */
-  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared?: boolean, offset?: string): void;
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared?: boolean, offset?: string | null): void;
   /** Registers the handler of the ACK carrying `id` (broadcast with ack). */
   _registerAck(id: number, ack: (...args: unknown[]) => void): void;
   join(rooms: Room | Room[]): Promise<void> | void;
@@ -175,7 +177,7 @@ export class Adapter extends Emitter {
     const replayable = (packet.type === PacketType.EVENT && packet.id === undefined && !flags.volatile) || packet.type === PacketType.ACK;
     const store = replayable ? this.sessions : undefined;
     const encoded = store ? store.record(packet, opts) : encode(packet);
-    const offset = store?.currentOffset; // the one just recorded
+    const offset = store ? store.currentOffset : null; // the one just recorded
     const shared = this.fansOut(opts);
     this.apply(opts, (socket) => socket._sendEncoded(encoded, flags, shared, offset), true);
   }
@@ -198,7 +200,7 @@ export class Adapter extends Emitter {
     this.apply(opts, (socket) => {
       count++;
       socket._registerAck(packet.id!, ack);
-      socket._sendEncoded(encoded, flags, shared);
+      socket._sendEncoded(encoded, flags, shared, null);
     });
     clientCountCallback(count);
   }

@@ -36,8 +36,8 @@ export class Connection {
   /** Connected sockets by namespace name. */
   readonly nsps = new Map<string, Socket>();
   closed = false;
-  /** @internal Sockets whose namespace middlewares run (see Namespace): abandoned if the connection closes first. */
-  readonly _admitting = new Set<Socket>();
+  /** @internal Sockets whose namespace middlewares run (see Namespace), each with what abandons it if the connection closes first. */
+  readonly _admitting = new Map<Socket, () => void>();
   private readonly pending = new Set<string>();
   private readonly decoder: Decoder;
   private readonly limiter: RateLimiter | undefined;
@@ -143,14 +143,11 @@ export class Connection {
   private connect(name: string, auth: Record<string, unknown>): void {
     if (this.nsps.has(name) || this.pending.has(name)) return;
     this.pending.add(name);
-    this.server._lookup(name, auth, (nsp) => {
-      if (this.closed) return;
-      if (!nsp) {
-        this.pending.delete(name);
-        this.writeEncoded(encode({ type: PacketType.CONNECT_ERROR, nsp: name, data: { message: 'Invalid namespace' } }));
-        return;
-      }
-      this.join(nsp, name, auth);
+    this.server._lookup(name, auth, this.conn.request, (nsp) => {
+      // also when the connection closed meanwhile: the namespace ends the admission (and deletes a child created for it)
+      if (nsp) return this.join(nsp, name, auth);
+      this.pending.delete(name);
+      this.writeEncoded(encode({ type: PacketType.CONNECT_ERROR, nsp: name, data: { message: 'Invalid namespace' } }));
     });
   }
 
@@ -174,7 +171,7 @@ export class Connection {
       this.connectTimer = undefined;
     }
     for (const socket of [...this.nsps.values()]) socket._onclose(reason, description);
-    for (const socket of this._admitting) socket._abandon();
+    for (const abandon of this._admitting.values()) abandon();
     this._admitting.clear();
     this.decoder.destroy();
     this.server._connections.delete(this);

@@ -8,7 +8,7 @@
  */
 export { Server, type ServerOptions } from './server.js';
 export { Namespace, type NamespaceMiddleware } from './namespace.js';
-export { ParentNamespace, type NamespaceMatcher } from './parent-namespace.js';
+export { ParentNamespace, type ChildNamespaceError, type NamespaceMatcher } from './parent-namespace.js';
 export { Socket, type Handshake, type DisconnectReason, type PacketMiddleware } from './socket.js';
 export { BroadcastOperator } from './broadcast.js';
 export {
@@ -25,6 +25,7 @@ export { RateLimitError, DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rat
 export {
   SessionStore,
   DEFAULT_RECOVERY,
+  UNKNOWN_OFFSET,
   type RecoveryOptions,
   type PersistedSession,
   type RestoredSession,

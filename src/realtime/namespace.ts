@@ -30,6 +30,13 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
   readonly _fns: NamespaceMiddleware[] = [];
   /** @internal Recovered sockets whose middlewares still run (broadcasts reach them, see Adapter). */
   readonly _recovering = new Map<SocketId, Socket>();
+  /**
+   * @internal CONNECTs being admitted (from `_add` until the socket is connected, refused or
+   * abandoned): the server does not delete a dynamic child namespace meanwhile (see Server._onEmptyChild).
+   */
+  _admissions = 0;
+  /** @internal Whether a socket was ever connected (with cleanup off, a child that had one is kept). */
+  _hadSockets = false;
   private ids = 0;
 
   constructor(server: Server, name: string, AdapterClass: AdapterConstructor) {
@@ -131,10 +138,21 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
   /**
    * @internal A CONNECT from `client`: restores the session it asks for (recovery on, `auth.pid`
    * a string), runs the middlewares (unless recovered with `skipMiddlewares`), then connects or refuses.
+   * The admission ends once (`done`); a failed one lets the server delete a child created for it.
    */
   _add(client: Connection, auth: Record<string, unknown>, done: (socket: Socket | undefined) => void): void {
+    this._admissions++;
+    let ended = false;
+    const end = (socket: Socket | undefined): void => {
+      if (ended) return;
+      ended = true;
+      this._admissions--;
+      done(socket);
+      if (!socket) this.server._onEmptyChild(this);
+    };
+    if (client.closed) return end(undefined);
     const pid = auth.pid;
-    if (this.recovery === undefined || typeof pid !== 'string') return this.admit(client, auth, undefined, done);
+    if (this.recovery === undefined || typeof pid !== 'string') return this.admit(client, auth, undefined, end);
     const offset = typeof auth.offset === 'string' ? auth.offset : undefined;
     const failed: RestoreResult = { ok: false, reason: 'adapter error' };
     let result: ReturnType<Adapter['restoreSession']>;
@@ -145,12 +163,12 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
     }
     if (result instanceof Promise) {
       result.then(
-        (r) => this.admit(client, auth, r, done),
-        () => this.admit(client, auth, failed, done),
+        (r) => this.admit(client, auth, r, end),
+        () => this.admit(client, auth, failed, end),
       );
     } else {
       // synchronous (the in-memory store): nothing can be broadcast between the restore and the admission
-      this.admit(client, auth, result, done);
+      this.admit(client, auth, result, end);
     }
   }
 
@@ -164,8 +182,11 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
       if (this.recovery?.skipMiddlewares) return this.connect(socket, done);
       this._recovering.set(socket.id, socket);
     }
-    // a middleware may never call next: the connection abandons the socket when it closes
-    client._admitting.add(socket);
+    // a middleware may never call next: the connection abandons the socket (and ends the admission) when it closes
+    client._admitting.set(socket, () => {
+      socket._abandon();
+      done(undefined);
+    });
     const fns = this.parent ? [...this.parent._fns, ...this._fns] : this._fns.slice();
     runChain(fns, socket, (err?: Error & { data?: unknown }) => {
       client._admitting.delete(socket);
@@ -184,6 +205,7 @@ export class Namespace<ListenEvents = any, EmitEvents = any, ServerSideEvents = 
 
   private connect(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, done: (socket: Socket | undefined) => void): void {
     this.sockets.set(socket.id, socket);
+    this._hadSockets = true;
     socket._onconnect();
     done(socket);
     this.emitReserved('connect', socket);

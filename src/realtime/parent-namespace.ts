@@ -4,7 +4,11 @@
  * parent matches its name, a child namespace of that name is created: it runs the parent's
  * middlewares (then its own), and its connections are also emitted on the parent. The parent's
  * broadcast operations (emit, to, fetchSockets, ...) span all its children.
+ *
+ * Local events besides 'connection' / 'connect': 'connection_error' (ChildNamespaceError) when a
+ * CONNECT is refused because the parent has `maxChildNamespaces` children (see ServerOptions).
  */
+import type { IncomingMessage } from 'node:http';
 import { Adapter, type AdapterConstructor, type AdapterSocket, type BroadcastOptions, type Room } from './adapter.js';
 import { Namespace } from './namespace.js';
 import type { Packet } from './parser.js';
@@ -13,6 +17,15 @@ import type { Server } from './server.js';
 export type NamespaceMatcher =
   | RegExp
   | ((name: string, auth: Record<string, unknown>, next: (err: Error | null, matches: boolean) => void) => void);
+
+/** What a parent's 'connection_error' listener receives (shaped like the Engine.IO server's). */
+export interface ChildNamespaceError {
+  /** The HTTP request of the connection that sent the CONNECT. */
+  req: IncomingMessage;
+  /** The namespace it asked for. */
+  nsp: string;
+  message: string;
+}
 
 let count = 0;
 

@@ -5,7 +5,7 @@
  *
  * Local events: 'connection' / 'connect' (socket of the main namespace), 'new_namespace' (nsp).
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { Adapter, type AdapterConstructor, type Room, type SocketId } from './adapter.js';
 import type { BroadcastOperator } from './broadcast.js';
 import { Connection } from './connection.js';
@@ -13,7 +13,7 @@ import { Emitter } from './emitter.js';
 import { EngineServer, type EngineOptions } from './engine/index.js';
 import type { EngineServerLike, EngineSocketLike } from './engine-types.js';
 import { Namespace, type NamespaceMiddleware } from './namespace.js';
-import { ParentNamespace, type NamespaceMatcher } from './parent-namespace.js';
+import { ParentNamespace, type ChildNamespaceError, type NamespaceMatcher } from './parent-namespace.js';
 import { DEFAULT_MAX_ATTACHMENTS } from './parser.js';
 import { checkRateLimitOptions, DEFAULT_RATE_LIMIT, type RateLimitOptions } from './rate-limit.js';
 import { resolveRecoveryOptions, type RecoveryOptions, type ResolvedRecoveryOptions } from './session-store.js';
@@ -36,9 +36,14 @@ export interface ServerOptions {
   /** Remove a dynamic namespace's child once its last socket has left (default false). */
   cleanupEmptyChildNamespaces?: boolean;
   /**
-   * Most children a dynamic namespace (`io.of(RegExp | function)`) creates (default 10000): a
-   * CONNECT that would create one more gets CONNECT_ERROR "Invalid namespace". Clients choose the
-   * names, so without a cap they could create namespaces until memory runs out.
+   * Most children a dynamic namespace (`io.of(RegExp | function)`) has at once (default 10000): a
+   * CONNECT that would create one more gets CONNECT_ERROR "Invalid namespace", and the parent emits
+   * 'connection_error' (see parent-namespace.ts). Clients choose the names, so without a cap they
+   * could create namespaces until memory runs out. A child created for a CONNECT that is refused
+   * or abandoned is deleted again (unless another socket is in it, or being admitted), so refused
+   * clients cannot use up the cap; but with `cleanupEmptyChildNamespaces` off, a child that has had
+   * a socket is kept, so once connected clients have reached the cap it stays reached until the
+   * server restarts: turn cleanup on when clients choose the names.
    */
   maxChildNamespaces?: number;
   /** Connection state recovery (off unless given): see session-store.ts and docs/connection-state-recovery.md. */
@@ -164,7 +169,7 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   }
 
   /** @internal Finds the namespace a CONNECT asks for, creating a dynamic child if a parent matches. */
-  _lookup(name: string, auth: Record<string, unknown>, cb: (nsp: Namespace | undefined) => void): void {
+  _lookup(name: string, auth: Record<string, unknown>, req: IncomingMessage, cb: (nsp: Namespace | undefined) => void): void {
     const existing = this._nsps.get(name);
     if (existing) return cb(existing);
     const parents = this.parents.slice();
@@ -175,7 +180,10 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
         if (!ok) return step(i + 1);
         const known = this._nsps.get(name); // created meanwhile by another connection
         if (known) return cb(known);
-        if (parent.children.size >= this.maxChildNamespaces) return cb(undefined);
+        if (parent.children.size >= this.maxChildNamespaces) {
+          parent.emitReserved('connection_error', { req, nsp: name, message: 'maxChildNamespaces reached' } satisfies ChildNamespaceError);
+          return cb(undefined);
+        }
         const child = this.of(name);
         child.parent = parent;
         parent.children.add(child);
@@ -186,18 +194,24 @@ export class Server<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   }
 
   /**
-   * @internal A dynamic child namespace lost its last socket: deleted with `cleanupEmptyChildNamespaces`,
-   * unless its session store still holds sessions, which deleting it would lose (the client comes
-   * back to a new namespace with a new store); then the sweep that expires the last one calls this again.
+   * @internal A dynamic child namespace may be unused now: its last socket left, an admission to
+   * it failed (refused, or its connection closed), or its store's last session expired. It is
+   * deleted when no socket is in it or being admitted to it, and either `cleanupEmptyChildNamespaces`
+   * is on or it never had a socket (created for a CONNECT that failed: recreating it is harmless).
+   * Not while its session store still holds sessions, which deleting it would lose (the client
+   * comes back to a new namespace with a new store); the sweep that expires the last one calls
+   * this again.
    */
   _onEmptyChild(nsp: Namespace): void {
-    if (!this.cleanupEmptyChildNamespaces || !nsp.parent || nsp.sockets.size > 0) return;
+    const parent = nsp.parent as ParentNamespace | undefined;
+    if (!parent || this._nsps.get(nsp.name) !== nsp || nsp.sockets.size > 0 || nsp._admissions > 0) return;
+    if (nsp._hadSockets && !this.cleanupEmptyChildNamespaces) return;
     const store = nsp.adapter.sessions;
     if (store !== undefined && store.size > 0) {
       store.onEmpty = () => this._onEmptyChild(nsp);
       return;
     }
-    (nsp.parent as ParentNamespace).children.delete(nsp);
+    parent.children.delete(nsp);
     this._nsps.delete(nsp.name);
     void nsp.adapter.close();
   }

@@ -68,7 +68,10 @@ export interface PersistedSession {
   offset?: string;
   /** Lossless extension: the last client sequence number processed. */
   seq?: number;
-  /** The offset of the last recorded packet written to the socket (none was when undefined). */
+  /**
+   * The offset of the last recorded packet written to the socket (none was when undefined;
+   * UNKNOWN_OFFSET when it was written without its offset: socket.io's rule alone then).
+   */
   lastSent?: string;
   /** The adapter's `currentOffset()` when the socket went away (today's rule alone when undefined). */
   disconnectOffset?: string;
@@ -80,6 +83,9 @@ export interface RestoredSession extends PersistedSession {
 }
 
 export type RestoreResult = { ok: true; session: RestoredSession } | { ok: false; reason: Exclude<RecoveryFailureReason, 'not recovered'> };
+
+/** The `lastSent` of a socket whose last recorded packet was written without its offset (no store's offset). */
+export const UNKNOWN_OFFSET = 'unknown';
 
 /** How many windows the pid of an expired session is remembered (a pid and a number each)... */
 const EXPIRED_KEPT = 10;

@@ -25,7 +25,7 @@ import { runChain } from './middleware.js';
 import type { Namespace } from './namespace.js';
 import { CONTROL_EVENT, EXTENSION_KEY, EXTENSION_VERSION, isSeq, type ExtensionReply, type RecoveryFailureReason } from './lossless.js';
 import { encode, PacketType, type EncodedPacket, type Packet } from './parser.js';
-import { encodedSize, type PersistedSession, type RestoreResult } from './session-store.js';
+import { encodedSize, UNKNOWN_OFFSET, type PersistedSession, type RestoreResult } from './session-store.js';
 
 export interface Handshake {
   headers: IncomingHttpHeaders;
@@ -136,13 +136,14 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
   private startOffset: string | undefined;
   /**
    * Kept in the session (see SessionStore.restore): the offset of the last recorded packet
-   * written to the client, and the adapter's current offset when the socket went away.
+   * written to the client (set before the write, which may end the socket), and the adapter's
+   * current offset when the socket went away.
    */
   private lastSent: string | undefined;
   private disconnectOffset: string | undefined;
   /** Recovered: the packets missed, sent after the CONNECT reply; then those broadcast meanwhile (with their offsets). */
   private missed: Packet[] = [];
-  private held: [EncodedPacket, BroadcastFlags, string | undefined][] = [];
+  private held: [EncodedPacket, BroadcastFlags, string | null | undefined][] = [];
   private heldBytes = 0;
   /** Lossless: the last client sequence number processed, and the pending confirmation. */
   private lastSeq = 0;
@@ -361,9 +362,9 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
     }
     this.sendPacket({ type: PacketType.CONNECT, nsp: this.nsp.name, data }, {});
     for (const packet of this.missed.splice(0)) {
-      this.client.writeEncoded(encode({ ...packet, nsp: this.nsp.name }));
       const data = packet.data as unknown[];
       this.lastSent = data[data.length - 1] as string; // a recorded packet's data ends with its offset
+      this.client.writeEncoded(encode({ ...packet, nsp: this.nsp.name }));
     }
     for (const [encoded, flags, offset] of this.held.splice(0)) this._sendEncoded(encoded, flags, false, offset);
   }
@@ -445,7 +446,7 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
    * (`maxBufferedPackets`, `maxBufferedBytes`): one more closes its connection, the session is
    * kept, and the client's next try is replayed what the store still has (or hears 'packets lost').
    */
-  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared = true, offset?: string): void {
+  _sendEncoded(encoded: EncodedPacket, flags: BroadcastFlags, shared = true, offset?: string | null): void {
     if (!this.connected) {
       if (!this.recovered || !this.joinable || flags.volatile) return;
       const size = encodedSize(encoded);
@@ -459,8 +460,8 @@ export class Socket<ListenEvents = any, EmitEvents = any, ServerSideEvents = any
       return;
     }
     if (flags.volatile && !this.client.writable) return;
+    if (offset !== null) this.lastSent = offset ?? UNKNOWN_OFFSET;
     this.client.writeEncoded(encoded, flags.compress, shared);
-    if (offset !== undefined) this.lastSent = offset;
   }
 
   /** @internal Registers a broadcast ack handler. */
