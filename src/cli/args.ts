@@ -2,6 +2,7 @@
  * Argument helpers shared by the fullduplex commands: node:util parseArgs with one-line
  * error messages, and checks for ports, headers and WebSocket URLs.
  */
+import { printable } from '../conformance/printable.js';
 
 /** Exit code for a command line that cannot be understood. */
 export const EXIT_USAGE = 2;
@@ -55,16 +56,24 @@ export function parsePort(command: string, text: string | undefined): number {
   return Number(text);
 }
 
-/** Parses `-H "Name: value"` arguments into a header object. */
+/**
+ * Parses `-H "Name: value"` arguments into a header object. A value may not hold a control
+ * character other than HTAB (RFC 9110 5.5): a CR or LF would end the header line and smuggle
+ * in another header.
+ */
 export function parseHeaders(command: string, values: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const h of values) {
     const colon = h.indexOf(':');
     const name = colon === -1 ? '' : h.slice(0, colon).trim();
     if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) {
-      throw new UsageError(`bad header '${h}': expected "Name: value"`, command);
+      throw new UsageError(`bad header '${printable(h)}': expected "Name: value"`, command);
     }
-    headers[name] = h.slice(colon + 1).trim();
+    const value = h.slice(colon + 1).trim();
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
+      throw new UsageError(`bad header '${printable(h)}': a header value cannot hold a line break or another control character`, command);
+    }
+    headers[name] = value;
   }
   return headers;
 }

@@ -24,7 +24,7 @@ Commands:
   bench     load a server with the C load generator of bench/ (needs a C compiler)
             fullduplex bench URL [--scenario echo|latency|connect|idle|broadcast] [--conns N]
   check     RFC 6455 conformance check of an echo server (Autobahn groups 1-7, 9, 10)
-            fullduplex check URL [--case PREFIX[,PREFIX...]] [--timeout S] [-H "Name: value"]...
+            fullduplex check URL [--case PREFIX[,PREFIX...]] [--timeout S] [--strict] [-H "Name: value"]...
   help      show this help, or a command's: fullduplex help serve
 
 Options:

@@ -152,7 +152,21 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Incremental frame parser; collects the bytes without quadratic copying. */
+/** Default bound on what a conformance peer holds of what the other side sent: 64 MiB. */
+export const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+
+/** "64 MiB", "1 KiB", "100 bytes". */
+export function sizeText(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/**
+ * Incremental frame parser; collects the bytes without quadratic copying. A frame whose length
+ * field is above `maxFrameBytes` is a fatal breach found from its header alone: the parser does
+ * not wait for (or keep) its payload, and after any fatal breach it drops every byte pushed.
+ */
 export class FrameParser {
   private chunks: Buffer[] = [];
   private buffered = 0;
@@ -161,13 +175,28 @@ export class FrameParser {
   /** Rule breaches by the sender, in order. */
   readonly violations: string[] = [];
 
-  /** @param expectMasked whether the sender is a client (must mask) or a server (must not). */
-  constructor(private readonly expectMasked: boolean) {}
+  /**
+   * @param expectMasked whether the sender is a client (must mask) or a server (must not).
+   * @param maxFrameBytes largest frame payload this parser waits for and holds.
+   */
+  constructor(
+    private readonly expectMasked: boolean,
+    readonly maxFrameBytes: number = DEFAULT_MAX_BYTES,
+  ) {}
 
   push(chunk: Buffer): void {
-    if (chunk.length === 0) return;
+    if (chunk.length === 0 || this.fatal !== undefined) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+  }
+
+  /** Records a fatal breach, drops what is buffered and ignores every later byte. */
+  abort(reason: string): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = reason;
+    this.violations.push(reason);
+    this.chunks = [];
+    this.buffered = 0;
   }
 
   get bufferedBytes(): number {
@@ -214,6 +243,13 @@ export class FrameParser {
     return out;
   }
 
+  private tooBig(length: bigint): string {
+    return (
+      `the ${this.expectMasked ? 'client' : 'server'} sent more than ${sizeText(this.maxFrameBytes)} ` +
+      `(a frame header announcing ${length} bytes); this check holds at most ${sizeText(this.maxFrameBytes)} and stopped reading`
+    );
+  }
+
   /** The next complete frame, or undefined if more bytes are needed. */
   next(): Frame | undefined {
     if (this.fatal !== undefined || this.buffered < 2) return undefined;
@@ -239,13 +275,11 @@ export class FrameParser {
       headerLen = 10;
       lengthEncoding = 64;
       if (big >> 63n) {
-        this.fatal = 'most significant bit of the 64-bit length is set (RFC 6455 5.2)';
-        this.violations.push(this.fatal);
+        this.abort('most significant bit of the 64-bit length is set (RFC 6455 5.2)');
         return undefined;
       }
-      if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
-        this.fatal = `64-bit length ${big} is beyond anything this test can hold`;
-        this.violations.push(this.fatal);
+      if (big > BigInt(this.maxFrameBytes)) {
+        this.abort(this.tooBig(big));
         return undefined;
       }
       length = Number(big);
@@ -254,6 +288,10 @@ export class FrameParser {
       }
     } else {
       length = len7;
+    }
+    if (length > this.maxFrameBytes) {
+      this.abort(this.tooBig(BigInt(length)));
+      return undefined;
     }
     if (masked) headerLen += 4;
     if (this.buffered < headerLen + length) return undefined;

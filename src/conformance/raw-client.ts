@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { acceptFor, hasToken, readHttpHead } from './handshake.js';
+import { printable } from './printable.js';
 import { RawConnection } from './raw-connection.js';
 import { DEFAULT_WAIT_MS, withTimeout } from './wait.js';
 
@@ -21,6 +22,24 @@ export interface RawClientOptions {
   headers?: Readonly<Record<string, string>>;
   /** wss:// only: accept any certificate (default false). */
   insecure?: boolean;
+  /** Bound on what the connection holds of what the server sent (RawConnectionOptions.maxBytes). */
+  maxBytes?: number;
+}
+
+/** A header field name (RFC 9110 5.1: a token). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Control characters a header value may not hold (RFC 9110 5.5: HTAB is the only one allowed). */
+const VALUE_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/**
+ * Why a request header cannot be sent as given (a name that is not a token, a value with a
+ * line break or another control character, a header the handshake sets itself), or undefined.
+ */
+export function headerProblem(name: string, value: string): string | undefined {
+  if (!TOKEN.test(name)) return `header name "${printable(name)}" is not a token`;
+  if (VALUE_CONTROL.test(value)) return `header ${name} holds a control character (line breaks included) in "${printable(value)}"`;
+  if (HANDSHAKE_HEADERS.includes(name.toLowerCase())) return `header ${name} is set by the handshake and cannot be replaced`;
+  return undefined;
 }
 
 /** Headers the handshake itself sets; a caller may not replace them. */
@@ -45,6 +64,12 @@ export async function connectRawClient(target: number | string | URL, opts: RawC
   const port = Number(url.port || (secure ? 443 : 80));
   const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
   const where = url.host;
+  // Checked before connecting: nothing is sent when a header cannot be sent as given.
+  const extra = Object.entries(opts.headers ?? {});
+  for (const [name, value] of extra) {
+    const problem = headerProblem(name, value);
+    if (problem !== undefined) throw new Error(problem);
+  }
   const socket = secure
     ? tls.connect({
         host,
@@ -66,7 +91,7 @@ export async function connectRawClient(target: number | string | URL, opts: RawC
     );
     const key = randomBytes(16).toString('base64');
     const headP = readHttpHead(socket, timeoutMs, 'the server handshake response');
-    const extra = Object.entries(opts.headers ?? {});
+    headP.catch(() => {}); // awaited below; never an unhandled rejection if something throws first
     const hostHeader = extra.find(([name]) => name.toLowerCase() === 'host')?.[1] ?? url.host;
     const lines = [
       `GET ${url.pathname || '/'}${url.search} HTTP/1.1`,
@@ -79,23 +104,23 @@ export async function connectRawClient(target: number | string | URL, opts: RawC
     for (const [name, value] of extra) {
       const lower = name.toLowerCase();
       if (lower === 'host') continue;
-      if (HANDSHAKE_HEADERS.includes(lower)) throw new Error(`header ${name} is set by the handshake and cannot be replaced`);
-      if (/[\r\n]/.test(name + value)) throw new Error(`header ${name} holds a line break`);
       lines.push(`${name}: ${value}`);
     }
     socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     const head = await headP;
     const problems: string[] = [];
-    if (!/^HTTP\/1\.1 101( |$)/.test(head.startLine)) problems.push(`status line is "${head.startLine}", expected 101`);
+    if (!/^HTTP\/1\.1 101( |$)/.test(head.startLine)) problems.push(`status line is "${printable(head.startLine)}", expected 101`);
     if (!hasToken(head.headers.get('upgrade'), 'websocket')) problems.push('Upgrade header is not "websocket"');
     if (!hasToken(head.headers.get('connection'), 'upgrade')) problems.push('Connection header lacks "Upgrade"');
     const accept = head.headers.get('sec-websocket-accept');
-    if (accept !== acceptFor(key)) problems.push(`Sec-WebSocket-Accept is ${accept}, expected ${acceptFor(key)}`);
+    if (accept !== acceptFor(key)) {
+      problems.push(`Sec-WebSocket-Accept is ${accept === undefined ? 'missing' : `"${printable(accept)}"`}, expected ${acceptFor(key)}`);
+    }
     // We offered no extension and no subprotocol, so the server must not pick any (4.1).
     if (head.headers.has('sec-websocket-extensions')) problems.push('server answered with an extension that was not offered');
     if (head.headers.has('sec-websocket-protocol')) problems.push('server answered with a subprotocol that was not offered');
     if (problems.length) throw new Error(`bad handshake response: ${problems.join('; ')}`);
-    return new RawConnection(socket, 'client', head.rest);
+    return new RawConnection(socket, 'client', head.rest, opts.maxBytes === undefined ? {} : { maxBytes: opts.maxBytes });
   } catch (err) {
     socket.destroy();
     throw err;

@@ -7,8 +7,9 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type net from 'node:net';
-import { closePayload, encodeFrame, FrameParser, OP, splitSizes, type Frame, type FrameSpec } from './frames.js';
-import { DEFAULT_WAIT_MS, sleep, yieldToLoop } from './wait.js';
+import { closePayload, DEFAULT_MAX_BYTES, encodeFrame, FrameParser, OP, sizeText, splitSizes, type Frame, type FrameSpec } from './frames.js';
+import { printable } from './printable.js';
+import { DEFAULT_WAIT_MS, sleep, TimeoutError, yieldToLoop } from './wait.js';
 
 /** Which role the RAW peer plays (the implementation under test plays the other). */
 export type RawRole = 'client' | 'server';
@@ -27,9 +28,88 @@ export function describeEvent(ev: PeerEvent): string {
     case 'message':
       return `${ev.opcode === 1 ? 'text' : 'binary'} message (${preview(ev.data)}, ${ev.frames} frame(s))`;
     case 'close':
-      return `close frame (code ${ev.code ?? 'none'}, reason ${JSON.stringify(ev.reason.toString())})`;
+      return `close frame (code ${ev.code ?? 'none'}, reason "${printable(ev.reason.toString('utf8'), 125)}")`;
     default:
       return `${ev.type} (${preview(ev.data)})`;
+  }
+}
+
+/** The implementation ended the TCP connection while a frame or message was awaited. */
+export class ConnectionEnded extends Error {
+  constructor(
+    message: string,
+    /** Bytes of an incomplete frame left when it ended. */
+    readonly leftover: number,
+  ) {
+    super(message);
+    this.name = 'ConnectionEnded';
+  }
+}
+
+/**
+ * A frame as `received` records it: every header field, and the payload only when it is small
+ * (at most RECEIVED_PAYLOAD_BYTES, within a total budget), so that recording every frame of a
+ * connection costs a bounded amount of memory. `payloadLength` is always the real length.
+ */
+export interface ReceivedFrame extends Frame {
+  payloadLength: number;
+  /** false when `payload` was not kept (it is then empty). */
+  payloadKept: boolean;
+}
+
+/** What a queued frame counts besides its payload against the bound (its object, its header). */
+const QUEUED_FRAME_COST = 256;
+
+/** Largest payload `received` keeps (control frames are at most 125 bytes). */
+export const RECEIVED_PAYLOAD_BYTES = 4096;
+/** Total payload bytes `received` keeps over a connection. */
+const RECEIVED_PAYLOAD_BUDGET = 1024 * 1024;
+/** Frames `received` records over a connection; later ones are counted, not recorded. */
+const RECEIVED_FRAMES_LIMIT = 50_000;
+
+export interface RawConnectionOptions {
+  /**
+   * Bound on what is held of what the implementation sent: one frame, one reassembled message,
+   * the frames received and not read yet. Beyond it the connection fails with a fatal
+   * violation and the socket is destroyed. Default DEFAULT_MAX_BYTES (64 MiB).
+   */
+  maxBytes?: number;
+}
+
+/**
+ * Follows the frames this raw peer writes, whatever bytes it writes, to know whether the last
+ * write ended between two frames (a control frame may only be written there).
+ */
+class OutgoingFrames {
+  private header: number[] = [];
+  private payloadLeft = 0;
+
+  get atBoundary(): boolean {
+    return this.payloadLeft === 0 && this.header.length === 0;
+  }
+
+  feed(bytes: Uint8Array): void {
+    let i = 0;
+    while (i < bytes.length) {
+      if (this.payloadLeft > 0) {
+        const take = Math.min(this.payloadLeft, bytes.length - i);
+        this.payloadLeft -= take;
+        i += take;
+        continue;
+      }
+      this.header.push(bytes[i++]!);
+      const h = this.header;
+      if (h.length < 2) continue;
+      const len7 = h[1]! & 0x7f;
+      const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+      const total = 2 + ext + (h[1]! & 0x80 ? 4 : 0);
+      if (h.length < total) continue;
+      let length = len7;
+      if (ext === 2) length = (h[2]! << 8) | h[3]!;
+      else if (ext === 8) length = Number(Buffer.from(h.slice(2, 10)).readBigUInt64BE(0));
+      this.header = [];
+      this.payloadLeft = length;
+    }
   }
 }
 
@@ -38,8 +118,18 @@ export class RawConnection {
   private readonly parser: FrameParser;
   /** Frames received and not read yet. */
   private readonly queue: Frame[] = [];
-  /** Every frame received, in order (for checks on masking keys and such). */
-  readonly received: Frame[] = [];
+  /** Payload bytes in `queue`. */
+  private queuedBytes = 0;
+  private readonly maxBytes: number;
+  private receivedPayloadBytes = 0;
+  /**
+   * Frames received, in order (for checks on masking keys and such), with small payloads only
+   * (see ReceivedFrame); at most RECEIVED_FRAMES_LIMIT of them.
+   */
+  readonly received: ReceivedFrame[] = [];
+  /** Frames received beyond what `received` records. */
+  receivedNotRecorded = 0;
+  private readonly outgoing = new OutgoingFrames();
   private waiters = new Set<() => void>();
   /** The implementation ended its side of TCP (FIN received). */
   remoteEnded = false;
@@ -47,7 +137,7 @@ export class RawConnection {
   closed = false;
   socketErrors: Error[] = [];
   /** A data message being reassembled from fragments (RFC 6455 5.4). */
-  private partial: { opcode: 1 | 2; parts: Buffer[]; frames: number } | undefined;
+  private partial: { opcode: 1 | 2; parts: Buffer[]; frames: number; bytes: number } | undefined;
   /** A close frame was read by nextEvent. */
   closeReceived = false;
   /** A close frame was written by this raw peer. */
@@ -57,15 +147,13 @@ export class RawConnection {
     readonly socket: net.Socket,
     readonly role: RawRole,
     head: Buffer,
+    opts: RawConnectionOptions = {},
   ) {
-    this.parser = new FrameParser(role === 'server');
+    this.maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES;
+    this.parser = new FrameParser(role === 'server', this.maxBytes);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
-      this.parser.push(chunk);
-      for (let f = this.parser.next(); f; f = this.parser.next()) {
-        this.queue.push(f);
-        this.received.push(f);
-      }
+      this.ingest(chunk);
       this.wake();
     });
     socket.on('end', () => {
@@ -80,14 +168,61 @@ export class RawConnection {
       this.socketErrors.push(err);
       this.wake();
     });
-    if (head.length > 0) {
-      this.parser.push(head);
-      for (let f = this.parser.next(); f; f = this.parser.next()) {
-        this.queue.push(f);
-        this.received.push(f);
+    if (head.length > 0) this.ingest(head);
+    if (this.parser.fatal === undefined) socket.resume();
+  }
+
+  /** The side under test, for messages. */
+  private get other(): string {
+    return this.role === 'client' ? 'server' : 'client';
+  }
+
+  private ingest(chunk: Buffer): void {
+    if (this.parser.fatal !== undefined) return;
+    this.parser.push(chunk);
+    for (let f = this.parser.next(); f; f = this.parser.next()) {
+      this.queue.push(f);
+      this.queuedBytes += f.payload.length + QUEUED_FRAME_COST;
+      this.record(f);
+      if (this.queuedBytes > this.maxBytes) {
+        this.fatal(
+          `the ${this.other} sent more than ${sizeText(this.maxBytes)} that the check did not read yet; ` +
+            `this check holds at most ${sizeText(this.maxBytes)} and stopped reading`,
+        );
+        return;
       }
     }
-    socket.resume();
+    if (this.parser.fatal !== undefined) this.fatal(this.parser.fatal);
+  }
+
+  private record(f: Frame): void {
+    if (this.received.length >= RECEIVED_FRAMES_LIMIT) {
+      this.receivedNotRecorded++;
+      return;
+    }
+    const keep = f.payload.length <= RECEIVED_PAYLOAD_BYTES && this.receivedPayloadBytes + f.payload.length <= RECEIVED_PAYLOAD_BUDGET;
+    if (keep) this.receivedPayloadBytes += f.payload.length;
+    this.received.push({
+      ...f,
+      // A copy, so that a kept slice does not pin a large chunk of socket data.
+      payload: keep ? Buffer.from(f.payload) : Buffer.alloc(0),
+      payloadLength: f.payload.length,
+      payloadKept: keep,
+    });
+  }
+
+  /**
+   * A breach after which nothing the implementation sends is read any more: it is recorded as a
+   * framing violation (the next read rejects with it), everything held is dropped and the
+   * socket is destroyed.
+   */
+  private fatal(reason: string): void {
+    this.parser.abort(reason);
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.partial = undefined;
+    this.socket.destroy();
+    this.wake();
   }
 
   private wake(): void {
@@ -106,7 +241,7 @@ export class RawConnection {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+        reject(new TimeoutError(`timed out after ${timeoutMs} ms waiting for ${what}`));
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -132,6 +267,11 @@ export class RawConnection {
     return this.queue.length;
   }
 
+  /** Whether everything this peer wrote so far ends at a frame boundary. */
+  get atFrameBoundary(): boolean {
+    return this.outgoing.atBoundary;
+  }
+
   get writable(): boolean {
     return !this.socket.destroyed && this.socket.writable && !this.socket.writableEnded;
   }
@@ -146,6 +286,7 @@ export class RawConnection {
   /** Writes bytes (one TCP write) and waits until they are handed to the kernel. */
   write(bytes: Uint8Array): Promise<void> {
     if (!this.writable) return Promise.resolve();
+    this.outgoing.feed(bytes);
     return new Promise((resolve) => {
       this.socket.write(bytes, () => resolve());
     });
@@ -186,7 +327,9 @@ export class RawConnection {
     let off = 0;
     for (const size of splitSizes(bytes.length, sizes)) {
       if (!this.writable || this.remoteEnded) return;
-      const ok = this.socket.write(bytes.subarray(off, off + size));
+      const piece = bytes.subarray(off, off + size);
+      this.outgoing.feed(piece);
+      const ok = this.socket.write(piece);
       off += size;
       if (!ok) await this.waitDrain();
       if (delayMs > 0) await sleep(delayMs);
@@ -246,11 +389,13 @@ export class RawConnection {
     const f = this.queue.shift();
     if (!f) {
       const leftover = this.parser.bufferedBytes;
-      throw new Error(
+      throw new ConnectionEnded(
         `TCP connection closed by the implementation while waiting for ${what}` +
           (leftover ? ` (${leftover} bytes of an incomplete frame left)` : ''),
+        leftover,
       );
     }
+    this.queuedBytes -= f.payload.length + QUEUED_FRAME_COST;
     return f;
   }
 
@@ -289,11 +434,19 @@ export class RawConnection {
       }
       if (f.opcode === OP.CONT) {
         if (!this.partial) throw new Error('continuation frame with no message to continue (RFC 6455 5.4)');
+        if (this.partial.bytes + f.payload.length > this.maxBytes) {
+          const reason =
+            `the ${this.other} sent a message of more than ${sizeText(this.maxBytes)} (${this.partial.frames + 1} fragments so far); ` +
+            `this check holds at most ${sizeText(this.maxBytes)} and stopped reading`;
+          this.fatal(reason);
+          throw new Error(`implementation under test broke the framing rules: ${reason}`);
+        }
         this.partial.parts.push(f.payload);
+        this.partial.bytes += f.payload.length;
         this.partial.frames++;
       } else if (f.opcode === OP.TEXT || f.opcode === OP.BINARY) {
         if (this.partial) throw new Error('new data frame while a fragmented message is open (RFC 6455 5.4)');
-        this.partial = { opcode: f.opcode, parts: [f.payload], frames: 1 };
+        this.partial = { opcode: f.opcode, parts: [f.payload], frames: 1, bytes: f.payload.length };
       } else {
         throw new Error(`frame with reserved data opcode ${f.opcode} (RFC 6455 5.2)`);
       }

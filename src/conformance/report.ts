@@ -1,60 +1,109 @@
 /**
- * The text report of a remote conformance check: a per-group table (passed / failed / not
- * applicable), one line per failed case with the expectation, its RFC 6455 section and what
- * happened, then the cases that could not run against a remote server and why.
+ * The text report of a remote conformance check: a per-group table (passed / non-strict /
+ * failed / errors / not applicable), one line per failed and per non-strict case with the
+ * expectation, its RFC 6455 section and what happened, the cases that could not run, then the
+ * cases that cannot run against a remote server and why.
  */
 import { rfcOf } from './case.js';
-import type { CaseResult } from './remote.js';
+import { printable } from './printable.js';
+import type { CaseResult, Outcome, RemoteRun } from './remote.js';
 
-interface Row {
+/** Longest detail printed for one case. */
+const DETAIL_LIMIT = 600;
+
+type Counts = Record<Outcome, number>;
+
+interface Row extends Counts {
   name: string;
-  pass: number;
-  fail: number;
-  na: number;
+}
+
+function emptyRow(name: string): Row {
+  return { name, pass: 0, 'non-strict': 0, fail: 0, error: 0, 'n/a': 0 };
 }
 
 function countRows(results: readonly CaseResult[]): { rows: Row[]; total: Row } {
   const rows = new Map<string, Row>();
-  const total: Row = { name: 'total', pass: 0, fail: 0, na: 0 };
+  const total = emptyRow('total');
   for (const r of results) {
     let row = rows.get(r.group.name);
-    if (!row) rows.set(r.group.name, (row = { name: r.group.name, pass: 0, fail: 0, na: 0 }));
-    const key = r.outcome === 'pass' ? 'pass' : r.outcome === 'fail' ? 'fail' : 'na';
-    row[key]++;
-    total[key]++;
+    if (!row) rows.set(r.group.name, (row = emptyRow(r.group.name)));
+    row[r.outcome]++;
+    total[r.outcome]++;
   }
   return { rows: [...rows.values()], total };
 }
+
+const COLUMNS: ReadonlyArray<[Outcome, string]> = [
+  ['pass', 'passed'],
+  ['non-strict', 'non-strict'],
+  ['fail', 'failed'],
+  ['error', 'errors'],
+  ['n/a', 'not applicable'],
+];
 
 /** The per-group table, header and total line included. */
 export function formatTable(results: readonly CaseResult[]): string {
   const { rows, total } = countRows(results);
   const width = Math.max(5, ...rows.map((r) => r.name.length), total.name.length);
-  const line = (name: string, a: string | number, b: string | number, c: string | number) =>
-    `${name.padEnd(width)}  ${String(a).padStart(6)}  ${String(b).padStart(6)}  ${String(c).padStart(14)}`;
-  const out = [line('group', 'passed', 'failed', 'not applicable'), '-'.repeat(width + 32)];
-  for (const r of rows) out.push(line(r.name, r.pass, r.fail, r.na));
-  out.push('-'.repeat(width + 32), line(total.name, total.pass, total.fail, total.na));
+  const line = (name: string, cells: ReadonlyArray<string | number>) =>
+    `${name.padEnd(width)}${cells.map((c, i) => `  ${String(c).padStart(COLUMNS[i]![1].length)}`).join('')}`;
+  const header = line('group', COLUMNS.map(([, title]) => title));
+  const rule = '-'.repeat(header.length);
+  const out = [header, rule];
+  for (const r of rows) out.push(line(r.name, COLUMNS.map(([k]) => r[k])));
+  out.push(rule, line(total.name, COLUMNS.map(([k]) => total[k])));
   return `${out.join('\n')}\n`;
 }
 
-/** The whole report: table, failures, not-applicable cases. */
-export function formatReport(target: string, results: readonly CaseResult[]): string {
-  const failed = results.filter((r) => r.outcome === 'fail');
-  const na = results.filter((r) => r.outcome === 'n/a');
-  const applicable = results.length - na.length;
-  let out = `RFC 6455 conformance of ${target}: ${applicable - failed.length} of ${applicable} applicable cases passed`;
-  out += na.length ? `, ${na.length} not applicable\n\n` : '\n\n';
-  out += formatTable(results);
+export interface ReportOptions {
+  /** --strict: non-strict outcomes count as failures. */
+  strict?: boolean;
+}
+
+/** The whole report: summary, table, failures, non-strict cases, errors, not-applicable cases. */
+export function formatReport(target: string, run: RemoteRun, opts: ReportOptions = {}): string {
+  const { results, stopped, notRun } = run;
+  const { total } = countRows(results);
+  const of = (o: Outcome) => results.filter((r) => r.outcome === o);
+  const applicable = results.length - total['n/a'];
+  let out = `RFC 6455 conformance of ${printable(target)}: ${total.pass} of ${applicable} applicable cases passed`;
+  if (total['non-strict']) out += `, ${total['non-strict']} non-strict${opts.strict ? ' (counted as failed: --strict)' : ''}`;
+  if (total.fail) out += `, ${total.fail} failed`;
+  if (total.error) out += `, ${total.error} could not run`;
+  if (total['n/a']) out += `, ${total['n/a']} not applicable`;
+  if (notRun) out += `, ${notRun} not run`;
+  out += '\n';
+  if (stopped !== undefined) out += `Run stopped early: ${stopped}\n`;
+  out += '\n' + formatTable(results);
+  const line = (tag: string, r: CaseResult) =>
+    `${tag} ${r.case.id}  expected (RFC 6455 ${rfcOf(r.case, r.group)}): ${r.case.title}; got: ${printable(r.detail ?? 'no detail', DETAIL_LIMIT)}\n`;
+  const failed = of('fail');
   if (failed.length) {
     out += `\nFailed:\n`;
-    for (const r of failed) {
-      out += `FAIL ${r.case.id}  expected (RFC 6455 ${rfcOf(r.case, r.group)}): ${r.case.title}; got: ${r.detail ?? 'no detail'}\n`;
-    }
+    for (const r of failed) out += line('FAIL', r);
   }
+  const nonStrict = of('non-strict');
+  if (nonStrict.length) {
+    out +=
+      `\nNon-strict (what RFC 6455 requires holds, a stricter expectation does not, as Autobahn's NON-STRICT; ` +
+      `${opts.strict ? '--strict counts them as failures' : 'not failures unless --strict'}):\n`;
+    for (const r of nonStrict) out += line('NON-STRICT', r);
+  }
+  const errors = of('error');
+  if (errors.length) {
+    out += `\nCould not run (errors of the run, not conformance failures):\n`;
+    for (const r of errors) out += `ERROR ${r.case.id}  ${r.case.title}: ${printable(r.detail ?? 'no detail', DETAIL_LIMIT)}\n`;
+  }
+  const na = of('n/a');
   if (na.length) {
     out += `\nNot applicable to a server reached over the network (the test suite runs them in process):\n`;
     for (const r of na) out += `N/A  ${r.case.id}  ${r.case.title}: ${r.detail ?? ''}\n`;
   }
   return out;
+}
+
+/** Whether a run's results make the check fail (exit status 1). */
+export function runFailed(run: RemoteRun, opts: ReportOptions = {}): boolean {
+  if (run.stopped !== undefined) return true;
+  return run.results.some((r) => r.outcome === 'fail' || r.outcome === 'error' || (opts.strict === true && r.outcome === 'non-strict'));
 }

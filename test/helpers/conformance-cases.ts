@@ -130,11 +130,20 @@ export async function openLocalSession(role: Role, opts: SessionOptions = {}): P
         peer.destroy();
         throw err;
       }
-      return new Session(role, peer, ours, async () => {
-        peer.destroy();
-        ours.ws.terminate();
-        await closeServer();
-      });
+      // Strict (the last argument): our own implementation must meet every expectation,
+      // non-strict behaviour included, and no ping of ours is skipped.
+      return new Session(
+        role,
+        peer,
+        ours,
+        async () => {
+          peer.destroy();
+          ours.ws.terminate();
+          await closeServer();
+        },
+        DEFAULT_WAIT_MS,
+        true,
+      );
     } catch (err) {
       await closeServer();
       throw err;
@@ -147,11 +156,18 @@ export async function openLocalSession(role: Role, opts: SessionOptions = {}): P
     const ours = new OurEndpoint(ws);
     const acceptOpts = opts.appendAfterResponse ? { appendAfterResponse: opts.appendAfterResponse } : {};
     const { conn } = await rs.accept(acceptOpts);
-    return new Session(role, conn, ours, async () => {
-      conn.destroy();
-      ours.ws.terminate();
-      await rs.close();
-    });
+    return new Session(
+      role,
+      conn,
+      ours,
+      async () => {
+        conn.destroy();
+        ours.ws.terminate();
+        await rs.close();
+      },
+      DEFAULT_WAIT_MS,
+      true, // strict, as above
+    );
   } catch (err) {
     ws?.terminate();
     await rs.close();

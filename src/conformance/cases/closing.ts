@@ -75,7 +75,9 @@ export function closing(): GroupDef {
         const data = utf8Text(256 * 1024);
         await s.send({ opcode: T, payload: data }, { opcode: OP.CLOSE, payload: closePayload(1000) }, { opcode: OP.PING, payload: 'Hello World!' });
         s.peer.closeSent = true;
-        await s.expectMessage(T, data);
+        // Answering the close before the message was echoed is non-strict (Autobahn grades
+        // 7.1.6 informational: the close may be processed before the echo is written).
+        if (!(await s.expectEchoUnlessFailed(T, data, 1000))) return;
         await s.expectCloseFrame(1000);
         await s.finishClose(false);
       },
@@ -145,7 +147,7 @@ export function closing(): GroupDef {
   VALID_CODES.forEach((code, i) => {
     cases.push({
       id: `7.7.${i + 1}`,
-      title: `close with code ${code} and a reason: close echo with code ${code}`,
+      title: `close with code ${code} and a reason: close echo with code ${code} (or 1000)`,
       rfc: '7.4.1, 7.4.2',
       async run(s) {
         await s.closeNormally(code, `reason for ${code}`);
