@@ -508,6 +508,21 @@ static void pmd_inflate(conn *c, const uint8_t *p, size_t n) {
   }
 }
 
+/* dst[i] = src[i] ^ k[i & 3] for i in [from, to), 8 bytes at a time (from must be a multiple of 4). */
+static void xor_copy(uint8_t *dst, const uint8_t *src, size_t from, size_t to, const uint8_t k[4]) {
+  uint32_t k32;
+  memcpy(&k32, k, 4);
+  uint64_t k64 = (uint64_t)k32 | ((uint64_t)k32 << 32);
+  size_t i = from;
+  for (; i + 8 <= to; i += 8) {
+    uint64_t t;
+    memcpy(&t, src + i, 8);
+    t ^= k64;
+    memcpy(dst + i, &t, 8);
+  }
+  for (; i < to; i++) dst[i] = src[i] ^ k[i & 3];
+}
+
 /* Queues one masked frame (b0: FIN, RSV1, opcode) with payload pl; returns its bytes on the wire. */
 static size_t queue_frame(conn *c, uint8_t b0, const uint8_t *pl, size_t L) {
   size_t hl;
@@ -526,17 +541,9 @@ static size_t queue_frame(conn *c, uint8_t b0, const uint8_t *pl, size_t L) {
   uint8_t *w = out_reserve(c, hl + L);
   memcpy(w, hdr, hl);
   w += hl;
-  uint64_t m64 = (uint64_t)mask | ((uint64_t)mask << 32);
-  size_t i = 0;
-  for (; i + 8 <= L; i += 8) {
-    uint64_t t;
-    memcpy(&t, pl + i, 8);
-    t ^= m64;
-    memcpy(w + i, &t, 8);
-  }
   uint8_t m[4];
   memcpy(m, &mask, 4);
-  for (; i < L; i++) w[i] = pl[i] ^ m[i & 3];
+  xor_copy(w, pl, 0, L, m);
   c->out_len += hl + L;
   return hl + L;
 }
@@ -594,17 +601,7 @@ static void queue_msg(conn *c, uint64_t aux) {
   for (size_t i = 0; i < 16; i++) w[i] = head[i] ^ m[i & 3];
   uint8_t kb = kbyte(seq);
   uint8_t k[4] = {(uint8_t)(m[0] ^ kb), (uint8_t)(m[1] ^ kb), (uint8_t)(m[2] ^ kb), (uint8_t)(m[3] ^ kb)};
-  uint32_t k32;
-  memcpy(&k32, k, 4);
-  uint64_t k64 = (uint64_t)k32 | ((uint64_t)k32 << 32);
-  size_t i = 16;
-  for (; i + 8 <= S; i += 8) {
-    uint64_t t;
-    memcpy(&t, pattern + i, 8);
-    t ^= k64;
-    memcpy(w + i, &t, 8);
-  }
-  for (; i < S; i++) w[i] = pattern[i] ^ k[i & 3];
+  xor_copy(w, pattern, 16, S, k);
   c->out_len += hl + S;
   n_wire_tx += hl + S;
   n_payload_tx += S;
